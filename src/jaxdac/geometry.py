@@ -1,0 +1,168 @@
+"""Geometry of the DAC convolution stack: integer maths only.
+
+Each convolution's kernel, stride, dilation and padding is declared once here, as a :class:`Conv`
+spec; the Flax modules in :mod:`jaxdac.nn.codec` are built from these same specs, and
+``tests/test_geometry.py`` checks the lengths below against the real module stack with
+``jax.eval_shape``. Hop length, delay, output lengths and chunk plans are pure functions of a
+:class:`~jaxdac.config.DACConfig`.
+
+Length arithmetic of one layer on ``L`` input samples (``p`` = padding, 0 in unpadded chunk mode)::
+
+    Conv1d           L' = floor((L + 2p - d(k-1) - 1) / s) + 1
+    ConvTranspose1d  L' = (L - 1) s - 2p + d(k-1) + 1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from jaxdac.config import DACConfig
+
+# Dilations of the three residual units in every encoder and decoder block.
+RESIDUAL_DILATIONS = (1, 3, 9)
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv:
+    """One convolution of the stack, in PyTorch's terms."""
+
+    kernel: int
+    stride: int = 1
+    dilation: int = 1
+    padding: int = 0
+    transpose: bool = False
+
+    def output_length(self, length: int, padded: bool = True) -> int:
+        p = self.padding if padded else 0
+        span = self.dilation * (self.kernel - 1)
+        if self.transpose:
+            return (length - 1) * self.stride - 2 * p + span + 1
+        return (length + 2 * p - span - 1) // self.stride + 1
+
+    def input_length(self, length: int) -> int:
+        """Smallest unpadded input length giving at least ``length`` outputs (the original's
+        ``get_delay`` walks the stack backwards with this)."""
+        span = self.dilation * (self.kernel - 1)
+        if self.transpose:
+            return -(-(length - span - 1) // self.stride) + 1  # ceil division
+        return (length - 1) * self.stride + span + 1
+
+
+# The layer specs. Each block's constructor in nn/codec.py asks for its convolutions here.
+def stem_conv() -> Conv:
+    """First encoder convolution and first decoder convolution: kernel 7, 'same' padding."""
+    return Conv(kernel=7, padding=3)
+
+
+def residual_conv(dilation: int) -> Conv:
+    """The dilated kernel-7 convolution of a residual unit ('same' padding: 3 * dilation)."""
+    return Conv(kernel=7, dilation=dilation, padding=3 * dilation)
+
+
+def pointwise_conv() -> Conv:
+    """Kernel-1 convolutions: the second conv of a residual unit, quantizer projections."""
+    return Conv(kernel=1)
+
+
+def downsample_conv(stride: int) -> Conv:
+    """Strided convolution closing an encoder block: kernel 2*stride, padding ceil(stride/2)."""
+    return Conv(kernel=2 * stride, stride=stride, padding=math.ceil(stride / 2))
+
+
+def upsample_conv(stride: int) -> Conv:
+    """Transposed convolution opening a decoder block. For odd strides it yields ``stride * L - 1``
+    samples, so the 24 and 16 kHz decoders come out short of ``hop * frames`` (see
+    :func:`decoded_length`)."""
+    return Conv(kernel=2 * stride, stride=stride, padding=math.ceil(stride / 2), transpose=True)
+
+
+def encoder_head_conv() -> Conv:
+    """Last encoder convolution, to the latent dimension."""
+    return Conv(kernel=3, padding=1)
+
+
+def decoder_head_conv() -> Conv:
+    """Last decoder convolution, to one audio channel."""
+    return Conv(kernel=7, padding=3)
+
+
+def _residual_unit(dilation: int) -> list[Conv]:
+    return [residual_conv(dilation), pointwise_conv()]
+
+
+def encoder_convs(config: DACConfig) -> list[Conv]:
+    """The encoder's convolutions in forward order."""
+    convs = [stem_conv()]
+    for stride in config.encoder_rates:
+        for d in RESIDUAL_DILATIONS:
+            convs += _residual_unit(d)
+        convs.append(downsample_conv(stride))
+    convs.append(encoder_head_conv())
+    return convs
+
+
+def decoder_convs(config: DACConfig) -> list[Conv]:
+    """The decoder's convolutions in forward order."""
+    convs = [stem_conv()]
+    for stride in config.decoder_rates:
+        convs.append(upsample_conv(stride))
+        for d in RESIDUAL_DILATIONS:
+            convs += _residual_unit(d)
+    convs.append(decoder_head_conv())
+    return convs
+
+
+def _run(convs: list[Conv], length: int, padded: bool) -> int:
+    for conv in convs:
+        length = conv.output_length(length, padded)
+    return length
+
+
+def hop_length(config: DACConfig) -> int:
+    return config.hop_length
+
+
+def padded_input_length(config: DACConfig, n_samples: int) -> int:
+    """``encode`` right-pads its input to a multiple of the hop (the original's ``preprocess``)."""
+    return -(-n_samples // config.hop_length) * config.hop_length
+
+
+def encoded_length(config: DACConfig, n_samples: int, padded: bool = True) -> int:
+    """Code frames for ``n_samples`` input samples, after padding to a multiple of the hop."""
+    return _run(encoder_convs(config), padded_input_length(config, n_samples), padded)
+
+
+def decoded_length(config: DACConfig, n_frames: int, padded: bool = True) -> int:
+    """Audio samples the decoder produces from ``n_frames`` latent frames. Padded, this is
+    ``hop * n_frames`` for the 44.1 kHz stride family and ``hop * n_frames - 8`` for 2,4,5,8."""
+    return _run(decoder_convs(config), n_frames, padded)
+
+
+def model_output_length(config: DACConfig, n_samples: int) -> int:
+    """Unpadded encoder-then-decoder output length for ``n_samples`` input samples: the original's
+    ``get_output_length``, which sets the hop of its chunked compression."""
+    return _run(encoder_convs(config) + decoder_convs(config), n_samples, padded=False)
+
+
+def delay(config: DACConfig) -> int:
+    """Samples of context the unpadded stack consumes on each side: the original's ``get_delay``.
+
+    Walks the stack backwards from the output length of an empty input to the input length that
+    produces it; half the difference is the delay (7904 samples for the 44.1 kHz model).
+    """
+    convs = encoder_convs(config) + decoder_convs(config)
+    out = _run(convs, 0, padded=False)
+    length = out
+    for conv in reversed(convs):
+        length = conv.input_length(length)
+    return (length - out) // 2
+
+
+def chunk_plan(config: DACConfig, n_samples: int, win_duration: float) -> tuple[int, int]:
+    """Window and hop, in samples, of the original's chunked compression for ``win_duration`` seconds:
+    the window is rounded up to a multiple of the hop length, and the chunk hop is the model's
+    unpadded output length for one window."""
+    window = int(win_duration * config.sample_rate)
+    window = -(-window // config.hop_length) * config.hop_length
+    return window, model_output_length(config, window)

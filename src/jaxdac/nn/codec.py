@@ -1,0 +1,257 @@
+"""The DAC autoencoder: encoder, residual vector quantiser and decoder, in Flax NNX.
+
+Module and parameter paths follow the original checkpoint (``encoder.block.1.block.0.block.1.weight_v``,
+``quantizer.quantizers.3.codebook.weight``, ``decoder.model.6.bias``), so the checkpoint converter is a
+table of transposes. Activations are channels-last ``[B, T, C]`` inside; the public methods of
+:class:`DAC` take and return channels-first arrays as the original does.
+
+Every convolution can run *padded* (whole signals: 'same'-style padding, the training and default
+inference mode) or *unpadded* (chunked inference: no padding, each layer eats its context). The mode is
+an argument of each call, not state: one set of parameters serves both.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx, struct
+
+from jaxdac import geometry
+from jaxdac.config import DACConfig
+from jaxdac.nn.layers import Snake, WNConv1d, WNConvTranspose1d
+from jaxdac.nn.quantize import CodeLookup, ResidualVectorQuantize
+
+
+class ResidualUnit(nnx.Module):
+    def __init__(self, dim: int, dilation: int, *, rngs: nnx.Rngs):
+        self.block = nnx.List([
+            Snake(dim),
+            WNConv1d(dim, dim, geometry.residual_conv(dilation), rngs=rngs),
+            Snake(dim),
+            WNConv1d(dim, dim, geometry.pointwise_conv(), rngs=rngs),
+        ])
+
+    def __call__(self, x: jax.Array, padded: bool = True) -> jax.Array:  # [B, T, C]
+        y = self.block[0](x)
+        y = self.block[1](y, padded)
+        y = self.block[3](self.block[2](y), padded)
+        # Unpadded, the dilated conv consumed 3 * dilation samples on each side: crop the skip path.
+        crop = (x.shape[1] - y.shape[1]) // 2
+        if crop:
+            x = x[:, crop:-crop]
+        return x + y
+
+
+class EncoderBlock(nnx.Module):
+    """Three residual units at ``dim // 2`` channels, then a strided conv doubling the channels."""
+
+    def __init__(self, dim: int, stride: int, *, rngs: nnx.Rngs):
+        units = [ResidualUnit(dim // 2, d, rngs=rngs) for d in geometry.RESIDUAL_DILATIONS]
+        self.block = nnx.List([
+            *units,
+            Snake(dim // 2),
+            WNConv1d(dim // 2, dim, geometry.downsample_conv(stride), rngs=rngs),
+        ])
+
+    def __call__(self, x: jax.Array, padded: bool = True) -> jax.Array:
+        for unit in self.block[:3]:
+            x = unit(x, padded)
+        return self.block[4](self.block[3](x), padded)
+
+
+class Encoder(nnx.Module):
+    """``[B, T, 1]`` audio -> ``[B, T / hop, latent_dim]``."""
+
+    def __init__(self, d_model: int, strides: tuple[int, ...], d_latent: int, *, rngs: nnx.Rngs):
+        layers = [WNConv1d(1, d_model, geometry.stem_conv(), rngs=rngs)]
+        for stride in strides:
+            d_model *= 2
+            layers.append(EncoderBlock(d_model, stride, rngs=rngs))
+        layers += [Snake(d_model), WNConv1d(d_model, d_latent, geometry.encoder_head_conv(), rngs=rngs)]
+        self.block = nnx.List(layers)
+
+    def __call__(self, x: jax.Array, padded: bool = True) -> jax.Array:
+        x = self.block[0](x, padded)
+        for block in self.block[1:-2]:
+            x = block(x, padded)
+        return self.block[-1](self.block[-2](x), padded)
+
+
+class DecoderBlock(nnx.Module):
+    """A transposed conv upsampling by ``stride`` to ``output_dim`` channels, then three residual units."""
+
+    def __init__(self, input_dim: int, output_dim: int, stride: int, *, rngs: nnx.Rngs):
+        self.block = nnx.List([
+            Snake(input_dim),
+            WNConvTranspose1d(input_dim, output_dim, geometry.upsample_conv(stride), rngs=rngs),
+            *[ResidualUnit(output_dim, d, rngs=rngs) for d in geometry.RESIDUAL_DILATIONS],
+        ])
+
+    def __call__(self, x: jax.Array, padded: bool = True) -> jax.Array:
+        x = self.block[1](self.block[0](x), padded)
+        for unit in self.block[2:]:
+            x = unit(x, padded)
+        return x
+
+
+class Decoder(nnx.Module):
+    """``[B, F, latent_dim]`` -> ``[B, ~F * hop, 1]`` audio in [-1, 1] (final tanh)."""
+
+    def __init__(self, input_channel: int, channels: int, rates: tuple[int, ...], d_out: int = 1, *, rngs: nnx.Rngs):
+        layers = [WNConv1d(input_channel, channels, geometry.stem_conv(), zero_bias=True, rngs=rngs)]
+        output_dim = channels
+        for i, stride in enumerate(rates):
+            input_dim, output_dim = channels // 2**i, channels // 2 ** (i + 1)
+            layers.append(DecoderBlock(input_dim, output_dim, stride, rngs=rngs))
+        layers += [Snake(output_dim), WNConv1d(output_dim, d_out, geometry.decoder_head_conv(), rngs=rngs)]
+        self.model = nnx.List(layers)  # the original's index 7 is a parameter-free Tanh
+
+    def __call__(self, x: jax.Array, padded: bool = True) -> jax.Array:
+        x = self.model[0](x, padded)
+        for block in self.model[1:-2]:
+            x = block(x, padded)
+        return jnp.tanh(self.model[-1](self.model[-2](x), padded))
+
+
+@struct.dataclass
+class EncodeOutput:
+    """Result of :meth:`DAC.encode`, channels-first as the original.
+
+    ``z`` ``[B, D, F]``: quantised latent (decoder input); ``codes`` ``[B, N, F]`` int32;
+    ``latents`` ``[B, N*d, F]``: projected latents before quantisation; ``commitment_loss`` and
+    ``codebook_loss``: scalars.
+    """
+
+    z: jax.Array
+    codes: jax.Array
+    latents: jax.Array
+    commitment_loss: jax.Array
+    codebook_loss: jax.Array
+
+
+@struct.dataclass
+class ForwardOutput:
+    """Result of :meth:`DAC.__call__` (a training forward pass), channels-first."""
+
+    audio: jax.Array
+    z: jax.Array
+    codes: jax.Array
+    latents: jax.Array
+    commitment_loss: jax.Array
+    codebook_loss: jax.Array
+
+
+class DAC(nnx.Module):
+    """Descript Audio Codec.
+
+    ``encode`` and ``decode`` are compiled (``nnx.jit``, one trace per input shape and option set), so
+    calling them in a loop costs no per-layer Python work; inside a user's own ``jit`` they inline.
+    """
+
+    def __init__(self, config: DACConfig = DACConfig(), *, rngs: nnx.Rngs):
+        self.config = config
+        self.encoder = Encoder(config.encoder_dim, config.encoder_rates, config.latent_dim, rngs=rngs)
+        self.quantizer = ResidualVectorQuantize(
+            config.latent_dim,
+            config.n_codebooks,
+            config.codebook_size,
+            config.codebook_dims,
+            config.quantizer_dropout,
+            rngs=rngs,
+        )
+        self.decoder = Decoder(config.latent_dim, config.decoder_dim, config.decoder_rates, rngs=rngs)
+
+    # --- geometry, derived from the config -------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def hop_length(self) -> int:
+        return self.config.hop_length
+
+    @property
+    def n_codebooks(self) -> int:
+        return self.config.n_codebooks
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def delay(self) -> int:
+        return geometry.delay(self.config)
+
+    # --- channels-last building blocks (traceable; used by training and chunked inference) ---------
+    def encode_latent(self, audio: jax.Array, padded: bool = True) -> jax.Array:  # [B, T, 1] -> [B, F, D]
+        return self.encoder(audio, padded)
+
+    def decode_latent(self, z: jax.Array, padded: bool = True) -> jax.Array:  # [B, F, D] -> [B, T, 1]
+        return self.decoder(z, padded)
+
+    def preprocess(self, audio: jax.Array) -> jax.Array:  # [B, 1, T] -> [B, 1, T'] with T' a hop multiple
+        """Right-pad with zeros to a multiple of the hop, as the original's ``preprocess``."""
+        length = audio.shape[-1]
+        pad = geometry.padded_input_length(self.config, length) - length
+        return jnp.pad(audio, ((0, 0), (0, 0), (0, pad))) if pad else audio
+
+    def _check_audio(self, audio: jax.Array) -> None:
+        if audio.ndim != 3 or audio.shape[1] != 1:
+            raise ValueError(f"audio must be [batch, 1, samples], got shape {tuple(audio.shape)}")
+
+    # --- public, compiled ---------------------------------------------------------------------------
+    @nnx.jit(static_argnames=("n_quantizers", "padded"))
+    def encode(self, audio: jax.Array, n_quantizers: int | None = None, padded: bool = True) -> EncodeOutput:
+        """Audio ``[B, 1, T]`` at ``sample_rate`` (any ``T``; right-padded to a hop multiple) -> codes.
+
+        ``n_quantizers`` keeps the first N codebooks (all by default); ``padded=False`` is the
+        unpadded mode used for chunked inference.
+        """
+        self._check_audio(audio)
+        x = self.preprocess(audio.astype(jnp.float32)).transpose(0, 2, 1)
+        q = self.quantizer(self.encoder(x, padded), n_quantizers)
+        return EncodeOutput(
+            z=q.z.transpose(0, 2, 1),
+            codes=q.codes.astype(jnp.int32),
+            latents=q.latents.transpose(0, 2, 1),
+            commitment_loss=q.commitment_loss,
+            codebook_loss=q.codebook_loss,
+        )
+
+    @nnx.jit(static_argnames=("padded",))
+    def decode(self, z: jax.Array, padded: bool = True) -> jax.Array:
+        """Quantised latent ``[B, D, F]`` -> audio ``[B, 1, T]`` (``T = hop * F``, 8 samples fewer for the
+        2,4,5,8 stride family, as the original's decoder)."""
+        if z.ndim != 3 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must be [batch, {self.latent_dim}, frames], got shape {tuple(z.shape)}")
+        return self.decoder(z.transpose(0, 2, 1), padded).transpose(0, 2, 1)
+
+    @nnx.jit
+    def decode_codes(self, codes: jax.Array) -> jax.Array:
+        """Codes ``[B, N, F]`` -> audio ``[B, 1, T]`` in one compiled call."""
+        return self.decode(self.quantizer.from_codes(codes).z)
+
+    def __call__(
+        self, audio: jax.Array, n_quantizers: int | None = None, *, train: bool = False, key: jax.Array | None = None
+    ) -> ForwardOutput:
+        """Encode and decode ``audio [B, 1, T]`` (padded mode), cropping the output to ``T`` samples.
+
+        With ``train=True`` quantiser dropout applies (``key`` draws it). Not jitted: call it inside
+        your own jitted training step.
+        """
+        self._check_audio(audio)
+        length = audio.shape[-1]
+        x = self.preprocess(audio).transpose(0, 2, 1)
+        q = self.quantizer(self.encoder(x), n_quantizers, train=train, key=key)
+        y = self.decoder(q.z)[:, :length].transpose(0, 2, 1)
+        return ForwardOutput(
+            audio=y,
+            z=q.z.transpose(0, 2, 1),
+            codes=q.codes,
+            latents=q.latents.transpose(0, 2, 1),
+            commitment_loss=q.commitment_loss,
+            codebook_loss=q.codebook_loss,
+        )
+
+
+__all__ = ["DAC", "EncodeOutput", "ForwardOutput", "CodeLookup"]

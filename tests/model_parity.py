@@ -1,0 +1,79 @@
+"""jaxdac's side of the model parity checks: run a model like scripts/reference_model.py runs the
+original, and compare the two result dicts. Used by the golden-fixture tests and the live parity suite."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import model_cases
+from jaxdac import geometry
+from jaxdac.nn import DAC
+from jaxdac.weights import convert
+
+# Audio and latents agree to float32 rounding of two different convolution libraries.
+ATOL = 1e-4
+
+
+def seeded_model(case: str) -> DAC:
+    config = model_cases.presets()[case]
+    shapes = convert.torch_shapes(config)
+    return convert.from_state_dict(config, model_cases.seeded_state_dict(shapes, model_cases.seed_of(case)))
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "n"))
+def _quantize(graphdef, state, encoded, n):
+    from flax import nnx
+
+    return nnx.merge(graphdef, state)(encoded, n)
+
+
+def run_jaxdac(model: DAC, x: np.ndarray, per_n_channels: int | None = None) -> dict[str, np.ndarray]:
+    from flax import nnx
+
+    audio = jnp.asarray(x)
+    out = model.encode(audio)
+    decoded = model.decode(out.z)
+    from_codes = model.quantizer.from_codes(out.codes)
+    from_latents = model.quantizer.from_latents(out.latents)
+    result = {
+        "z": out.z, "codes": out.codes, "latents": out.latents,
+        "commitment_loss": out.commitment_loss, "codebook_loss": out.codebook_loss,
+        "audio": decoded,
+        "from_codes_z": from_codes.z, "from_codes_z_p": from_codes.z_p,
+        "from_latents_z": from_latents.z, "from_latents_codes": from_latents.codes,
+        "delay": model.delay, "hop_length": model.hop_length,
+        "output_length_1s": geometry.model_output_length(model.config, model.sample_rate),
+        "n_parameters": sum(int(np.prod(v.shape)) for v in jax.tree.leaves(nnx.state(model, nnx.Param))),
+    }
+    encoded = model.encoder(model.preprocess(audio).transpose(0, 2, 1))
+    graphdef, state = nnx.split(model.quantizer)
+    keep = slice(None) if per_n_channels is None else slice(0, per_n_channels)
+    for n in range(1, model.n_codebooks + 1):
+        q = _quantize(graphdef, state, encoded, n)
+        result[f"z_n{n}"] = q.z.transpose(0, 2, 1)[:, keep]
+        result[f"codes_n{n}"] = q.codes
+    return {k: np.asarray(v) for k, v in result.items()}
+
+
+def compare(ours: dict, reference: dict, atol: float = ATOL) -> dict[str, float]:
+    """Assert agreement key by key; returns the worst absolute error of each float output.
+
+    Integer outputs (codes, lengths, counts) must be identical."""
+    assert set(ours) == set(reference), set(ours) ^ set(reference)
+    worst = {}
+    for key in sorted(reference):
+        a, b = np.asarray(ours[key]), np.asarray(reference[key])
+        assert a.shape == b.shape, f"{key}: shape {a.shape} != reference {b.shape}"
+        if np.issubdtype(b.dtype, np.integer):
+            mismatched = int(np.sum(a.astype(np.int64) != b.astype(np.int64)))
+            assert mismatched == 0, f"{key}: {mismatched} of {b.size} values differ from the reference"
+        else:
+            err = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if b.size else 0.0
+            tol = atol * max(1.0, float(np.max(np.abs(b)))) if key.endswith("_loss") else atol
+            assert err <= tol, f"{key}: max abs error {err:.3g} > {tol:.3g}"
+            worst[key] = err
+    return worst
