@@ -11,6 +11,7 @@ import numpy as np
 
 import model_cases
 from jaxdac import geometry
+from jaxdac.config import PRESETS
 from jaxdac.nn import DAC
 from jaxdac.weights import convert
 
@@ -19,7 +20,7 @@ ATOL = 1e-4
 
 
 def seeded_model(case: str) -> DAC:
-    config = model_cases.presets()[case]
+    config = PRESETS[case]
     shapes = convert.torch_shapes(config)
     return convert.from_state_dict(config, model_cases.seeded_state_dict(shapes, model_cases.seed_of(case)))
 

@@ -28,7 +28,7 @@ def test_model_matches_original_live(case, run_reference, tmp_path):
     np.save(tmp_path / "input.npy", x)
     run_reference(HERE / "reference_model_run.py", case, tmp_path / "input.npy", tmp_path)
     model = load_model(path=tmp_path / "weights.pth")
-    assert model.config == model_cases.presets()[case]
+    assert model.config.to_kwargs() == model_cases.presets()[case].to_kwargs()
     worst = compare(run_jaxdac(model, x), dict(np.load(tmp_path / "outputs.npz")))
     print(f"\n{case}: worst abs error audio={worst['audio']:.2e} z={worst['z']:.2e} latents={worst['latents']:.2e} "
           f"z(n=1..N)={max(v for k, v in worst.items() if k.startswith('z_n')):.2e}")
