@@ -1,0 +1,5 @@
+import sys
+
+from jaxdac.cli import main
+
+sys.exit(main())
