@@ -81,6 +81,7 @@ def test_release_table_matches_the_original():
     assert release_url("16khz") == f"{base}/0.0.5/weights_16khz.pth"
     assert release_url("44khz", "16kbps") == f"{base}/1.0.0/weights_44khz_16kbps.pth"
     assert resolve_tag("44khz", "16kbps", "latest") == "1.0.0"
+    assert release_url("44kHz", "16KBPS", "LATEST") == f"{base}/1.0.0/weights_44khz_16kbps.pth"
 
 
 @pytest.mark.parametrize(
@@ -100,7 +101,7 @@ def test_unknown_choices_list_the_valid_ones(tmp_path, args, message):
 def test_cache_location(tmp_path, monkeypatch):
     monkeypatch.setenv("JAXDAC_CACHE_DIR", str(tmp_path / "env"))
     assert cache_path("24khz") == tmp_path / "env" / "weights_24khz_8kbps_0.0.4.pth"
-    assert cache_path("44khz", "16kbps", cache_dir=tmp_path) == tmp_path / "weights_44khz_16kbps_1.0.0.pth"
+    assert cache_path("44kHz", "16kbps", cache_dir=tmp_path) == tmp_path / "weights_44khz_16kbps_1.0.0.pth"
     monkeypatch.delenv("JAXDAC_CACHE_DIR")
     assert cache_path() == Path.home() / ".cache" / "jaxdac" / "weights_44khz_8kbps_0.0.1.pth"
 

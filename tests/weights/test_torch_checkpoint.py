@@ -334,6 +334,26 @@ def test_tensors_outside_their_storage_are_refused(tmp_path, numel, offset, size
         read_torch_checkpoint(path)
 
 
+def test_one_storage_with_two_dtypes_is_refused(tmp_path):
+    pkl = pickle_of({"a": tensor(storage("FloatStorage", "0", 2), 0, (2,), (1,)),
+                     "b": tensor(storage("IntStorage", "0", 2), 0, (2,), (1,))})
+    path = write_zip(tmp_path / "mixed.pth", pkl, {"0": bytes(8)})
+    with pytest.raises(CheckpointError, match="storage 0 is used as both float32 and int32"):
+        read_torch_checkpoint(path)
+
+
+def test_compressed_record_is_checked_before_it_is_inflated(tmp_path):
+    # A deflated record claiming far more bytes than its tensor needs is refused from its header alone.
+    path = tmp_path / "bomb.pth"
+    pkl = pickle_of({"w": tensor(storage("FloatStorage", "0", 1), 0, (1,), (1,))})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a/data.pkl", pkl)
+        z.writestr("a/data/0", bytes(50_000_000))
+    assert path.stat().st_size < 200_000
+    with pytest.raises(CheckpointError, match="has 50000000 bytes, expected 4"):
+        read_torch_checkpoint(path)
+
+
 def test_missing_storage_record(tmp_path):
     path = write_zip(tmp_path / "nodata.pth", pickle_of({"w": tensor(storage("FloatStorage", "7", 1), 0, (1,), (1,))}))
     with pytest.raises(CheckpointError, match=r"nodata\.pth: the record archive/data/7 is missing"):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import pickle
-from typing import Any, Callable, Mapping
+from typing import IO, Any, Callable, Mapping
 
 import numpy as np
 
@@ -164,7 +164,7 @@ def _scalar(dtype: Any, data: Any = None) -> Any:
     if dtype.hasobject:
         raise _refuse("numpy object scalar")
     if not isinstance(data, bytes) or len(data) != dtype.itemsize:
-        raise pickle.UnpicklingError(f"numpy scalar of {dtype} with {len(data) if isinstance(data, bytes) else 'no'} bytes")
+        raise pickle.UnpicklingError(f"numpy scalar of {dtype} without its {dtype.itemsize} bytes")
     return np.frombuffer(data, dtype=dtype, count=1)[0]
 
 
@@ -193,7 +193,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     Persistent ids are refused; a subclass that understands some overrides :meth:`persistent_load`.
     """
 
-    def __init__(self, file: io.BufferedIOBase, allowed: Mapping[tuple[str, str], Any]):
+    def __init__(self, file: IO[bytes], allowed: Mapping[tuple[str, str], Any]):
         super().__init__(file)
         self._allowed = dict(allowed)
 

@@ -37,7 +37,11 @@ _HINT = "pass a local file with --weights / load_model(path=...)"
 
 
 def resolve_tag(model_type: str = "44khz", bitrate: str = "8kbps", tag: str = "latest") -> str:
-    """The release tag for a model, checking that the combination exists (``ValueError`` listing choices)."""
+    """The release tag for a model, checking that the combination exists (``ValueError`` listing choices).
+
+    Names are case-insensitive, as in the original (``"44kHz"`` is ``"44khz"``).
+    """
+    model_type, bitrate, tag = model_type.lower(), bitrate.lower(), tag.lower()
     types = sorted({t for t, _ in RELEASES})
     if model_type not in types:
         raise ValueError(f"unknown model type {model_type!r}; choose one of {', '.join(types)}")
@@ -52,7 +56,7 @@ def resolve_tag(model_type: str = "44khz", bitrate: str = "8kbps", tag: str = "l
 
 def release_url(model_type: str = "44khz", bitrate: str = "8kbps", tag: str = "latest") -> str:
     tag = resolve_tag(model_type, bitrate, tag)
-    return f"{_BASE_URL}/{tag}/{RELEASES[(model_type, bitrate)][1]}"
+    return f"{_BASE_URL}/{tag}/{RELEASES[(model_type.lower(), bitrate.lower())][1]}"
 
 
 def default_cache_dir() -> Path:
@@ -66,7 +70,7 @@ def cache_path(
     """Where :func:`download` keeps (or would keep) these weights."""
     tag = resolve_tag(model_type, bitrate, tag)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return root / f"weights_{model_type}_{bitrate}_{tag}.pth"
+    return root / f"weights_{model_type.lower()}_{bitrate.lower()}_{tag}.pth"
 
 
 def download(
@@ -88,6 +92,7 @@ def download(
     leaves a partial ``.pth``; failures raise :class:`DownloadError` with one line saying what to do.
     """
     tag = resolve_tag(model_type, bitrate, tag)
+    model_type, bitrate = model_type.lower(), bitrate.lower()
     target = cache_path(model_type, bitrate, tag, cache_dir=cache_dir)
     if target.is_file() and not force:
         return target

@@ -272,17 +272,22 @@ class _CheckpointUnpickler(RestrictedUnpickler):
         _, storage_type, key, _location, numel = pid
         if not isinstance(storage_type, _StorageType) or not isinstance(key, str) or not _is_int(numel) or numel < 0:
             raise UnsafePickleError(f"refusing persistent id {pid!r}: not a tensor storage")
-        if key not in self._storages:
-            name = f"{self._prefix}data/{key}"
-            try:
-                raw = self._archive.read(name)
-            except KeyError:
-                raise CheckpointError(f"the record {name} is missing") from None
-            itemsize = 1 if storage_type.dtype is None else _numpy_dtype(storage_type.dtype).itemsize
-            if len(raw) != numel * itemsize:
-                raise CheckpointError(f"the record {name} has {len(raw)} bytes, expected {numel * itemsize}")
-            self._storages[key] = _Storage(key, raw, storage_type.dtype, self._byteorder)
-        return self._storages[key]
+        if key in self._storages:
+            storage = self._storages[key]
+            if storage.dtype != storage_type.dtype:  # torch.save refuses to write this
+                raise CheckpointError(f"storage {key} is used as both {storage.dtype} and {storage_type.dtype}")
+            return storage
+        name = f"{self._prefix}data/{key}"
+        try:
+            info = self._archive.getinfo(name)
+        except KeyError:
+            raise CheckpointError(f"the record {name} is missing") from None
+        nbytes = numel * (1 if storage_type.dtype is None else _numpy_dtype(storage_type.dtype).itemsize)
+        # Checked before reading, so a record cannot make us inflate more than the tensor needs.
+        if info.file_size != nbytes:
+            raise CheckpointError(f"the record {name} has {info.file_size} bytes, expected {nbytes}")
+        storage = self._storages[key] = _Storage(key, self._archive.read(info), storage_type.dtype, self._byteorder)
+        return storage
 
 
 # --- files ---------------------------------------------------------------------------------------------
