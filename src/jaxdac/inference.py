@@ -1,0 +1,200 @@
+"""Compress and decompress audio of any length: the original's chunked algorithm over fixed-shape,
+compiled chunk functions.
+
+``compress`` resamples to the model rate, measures loudness and normalises it, limits peaks, folds
+channels into the batch and codes the signal either whole (padded convolutions; audio no longer than
+the window) or in fixed windows (unpadded convolutions, windows overlapping so that each yields
+``chunk_length`` frames of new codes). ``decompress`` reverses it. Both give the original's codes and
+audio for the same weights and input (see tests/test_inference.py and tests/parity/).
+
+Every chunk has the same shape (the last one is zero-padded, as in the original), so each chunk
+function compiles once per window size and ``chunk_batch``; ``chunk_batch`` chunks run as one batch.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import math
+from typing import Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxdac import geometry
+from jaxdac.io.dacfile import DACFile
+from jaxdac.nn.codec import DAC
+
+# Loudness is clamped at -70 LUFS (silence), and gains use exp(dB * ln(10) / 20) as the original does.
+GAIN_FACTOR = math.log(10) / 20
+
+# How many times each compiled chunk function has been traced: tests assert one trace per shape.
+TRACES: collections.Counter = collections.Counter()
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "n_quantizers", "padded"))
+def _encode_chunks(graphdef, state, audio, n_quantizers, padded):  # [N, 1, W] -> [N, n_q, F] int32
+    TRACES["encode", audio.shape, n_quantizers, padded] += 1
+    model = nnx.merge(graphdef, state)
+    x = model.preprocess(audio).transpose(0, 2, 1)
+    return model.quantizer(model.encoder(x, padded), n_quantizers).codes.astype(jnp.int32)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "padded"))
+def _decode_chunks(graphdef, state, codes, padded):  # [N, n_q, F] -> [N, T]
+    TRACES["decode", codes.shape, padded] += 1
+    model = nnx.merge(graphdef, state)
+    z = model.quantizer.from_codes(codes).z.transpose(0, 2, 1)
+    return model.decoder(z, padded)[..., 0]
+
+
+def _progress(iterable, total: int, enabled: bool, desc: str):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="chunk", leave=False)
+
+
+def _groups(starts: list[int], size: int) -> Iterator[list[int]]:
+    for i in range(0, len(starts), size):
+        yield starts[i : i + size]
+
+
+def _as_batch(audio) -> np.ndarray:
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[None, None]
+    elif audio.ndim == 2:
+        audio = audio[None]
+    if audio.ndim != 3:
+        raise ValueError(f"audio must be [batch, channels, samples], got shape {audio.shape}")
+    if audio.shape[-1] == 0:
+        raise ValueError("audio is empty (0 samples)")
+    return audio
+
+
+def compress(
+    model: DAC,
+    audio,
+    sample_rate: int,
+    win_duration: float | None = 1.0,
+    n_quantizers: int | None = None,
+    normalize_db: float | None = -16.0,
+    *,
+    chunk_batch: int = 1,
+    progress: bool = False,
+) -> DACFile:
+    """Compress ``audio`` ``[B, C, T]`` (or ``[C, T]``, ``[T]``) at ``sample_rate`` into a :class:`DACFile`.
+
+    ``win_duration`` seconds per window (``None``: the whole signal at once); audio no longer than the
+    window is coded whole. ``n_quantizers`` keeps the first N codebooks. ``chunk_batch`` windows run per
+    compiled call (same codes, more throughput).
+    """
+    from jaxdac.dsp import loudness, resample
+
+    if chunk_batch < 1:
+        raise ValueError(f"chunk_batch must be >= 1, got {chunk_batch}")
+    audio = _as_batch(audio)
+    batch, channels, original_length = audio.shape
+    graphdef, state = nnx.split(model)
+    sr = model.sample_rate
+
+    x = audio if sample_rate == sr else np.asarray(resample(jnp.asarray(audio), sample_rate, sr))
+    input_db = np.asarray(loudness(jnp.asarray(x), sr), np.float32).reshape(batch)
+    if normalize_db is not None:
+        gain = np.exp(np.float32(normalize_db - input_db) * np.float32(GAIN_FACTOR)).astype(np.float32)
+        x = x * gain[:, None, None]
+    # Limit peaks to 1 per channel.
+    peak = np.abs(x).max(axis=-1, keepdims=True)
+    x = np.where(peak > 1.0, x * (1.0 / np.maximum(peak, 1.0)), x).astype(np.float32)
+    x = x.reshape(batch * channels, 1, -1)  # fold channels into the batch
+    n = x.shape[-1]
+
+    duration = n / sr
+    if win_duration is None or duration <= win_duration:
+        # Whole signal, padded convolutions (the original's unchunked path).
+        codes = np.asarray(_encode_chunks(graphdef, state, jnp.asarray(x), n_quantizers, True))
+        chunk_length, padding = codes.shape[-1], True
+    else:
+        window, hop = geometry.chunk_plan(model.config, n, win_duration)
+        if hop <= 0:
+            shortest = (2 * model.delay + model.hop_length) / sr
+            raise ValueError(
+                f"win_duration {win_duration} s is shorter than this model's context; use at least {shortest:.2f} s"
+            )
+        delay = model.delay
+        x = np.pad(x, ((0, 0), (0, 0), (delay, delay)))
+        starts = list(range(0, n, hop))
+        rows = batch * channels
+        pieces = []
+        groups = _groups(starts, chunk_batch)
+        for group in _progress(groups, math.ceil(len(starts) / chunk_batch), progress, "compress"):
+            chunk = np.zeros((chunk_batch, rows, 1, window), np.float32)
+            for j, s in enumerate(group):
+                piece = x[..., s : s + window]
+                chunk[j, ..., : piece.shape[-1]] = piece
+            out = _encode_chunks(graphdef, state, jnp.asarray(chunk.reshape(-1, 1, window)), n_quantizers, False)
+            out = np.asarray(out).reshape(chunk_batch, rows, *out.shape[1:])[: len(group)]
+            pieces.extend(out)
+        codes = np.concatenate(pieces, axis=-1)
+        chunk_length, padding = pieces[0].shape[-1], False
+
+    return DACFile(
+        codes=codes,
+        chunk_length=chunk_length,
+        original_length=original_length,
+        input_db=input_db,
+        channels=channels,
+        sample_rate=sample_rate,
+        padding=padding,
+    )
+
+
+def decompress(model: DAC, dac_file: DACFile, *, chunk_batch: int = 1, progress: bool = False) -> np.ndarray:
+    """Decode a :class:`DACFile` back to audio ``[B, C, original_length]`` at the file's sample rate.
+
+    For the 2,4,5,8 stride family the padded decoder yields 8 samples fewer than the encoder consumed;
+    the missing tail (at most 8 samples, < 0.5 ms) is filled with zeros instead of failing as the
+    original does.
+    """
+    from jaxdac.dsp import loudness, resample
+
+    if chunk_batch < 1:
+        raise ValueError(f"chunk_batch must be >= 1, got {chunk_batch}")
+    dac_file.validate_for(model.config)
+    graphdef, state = nnx.split(model)
+    codes = np.asarray(dac_file.codes, np.int32)
+    rows, _, frames = codes.shape
+    sr = model.sample_rate
+
+    if dac_file.padding:
+        y = np.asarray(_decode_chunks(graphdef, state, jnp.asarray(codes), True))
+    else:
+        length = dac_file.chunk_length
+        starts = list(range(0, frames, length))
+        pieces = []
+        for group in _progress(_groups(starts, chunk_batch), math.ceil(len(starts) / chunk_batch), progress, "decompress"):
+            chunk = np.zeros((chunk_batch, rows, codes.shape[1], length), np.int32)
+            for j, s in enumerate(group):
+                piece = codes[..., s : s + length]
+                chunk[j, ..., : piece.shape[-1]] = piece
+            out = _decode_chunks(graphdef, state, jnp.asarray(chunk.reshape(-1, *chunk.shape[2:])), False)
+            pieces.extend(np.asarray(out).reshape(chunk_batch, rows, -1)[: len(group)])
+        y = np.concatenate(pieces, axis=-1)
+
+    # Restore the input loudness (measured per coded row, like the original), then the input rate.
+    input_db = np.asarray(dac_file.input_db, np.float32).reshape(-1)
+    if input_db.size != rows:
+        input_db = np.repeat(input_db, rows // input_db.size)
+    y = y[:, None, :]
+    gain = np.exp((input_db - np.asarray(loudness(jnp.asarray(y), sr), np.float32)) * np.float32(GAIN_FACTOR))
+    y = (y * gain.astype(np.float32)[:, None, None]).astype(np.float32)
+    if dac_file.sample_rate != sr:
+        y = np.asarray(resample(jnp.asarray(y), sr, dac_file.sample_rate))
+    y = y[..., : dac_file.original_length]
+    if y.shape[-1] < dac_file.original_length:
+        y = np.pad(y, ((0, 0), (0, 0), (0, dac_file.original_length - y.shape[-1])))
+    return y.reshape(-1, dac_file.channels, dac_file.original_length)
