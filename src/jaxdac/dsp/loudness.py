@@ -150,6 +150,7 @@ def _chunk_operators(sample_rate: int, chunk: int) -> tuple[np.ndarray, np.ndarr
     )
 
 
+@functools.partial(jax.jit, static_argnames=("sample_rate",))
 def k_weight(audio: jax.Array, sample_rate: int) -> jax.Array:
     """K-weighting filter (both stages, zero initial state) along the last axis. ``[..., T] -> [..., T]``."""
     forward, decay, from_state = map(jnp.asarray, _chunk_operators(sample_rate, _CHUNK))
@@ -201,6 +202,7 @@ def loudness(audio: jax.Array, sample_rate: int, block_size: float = 0.4) -> jax
     return gated_loudness(k_weight(audio, sample_rate), sample_rate, block_size)
 
 
+@functools.partial(jax.jit, static_argnames=("sample_rate", "block_size"))
 def gated_loudness(weighted: jax.Array, sample_rate: int, block_size: float = 0.4) -> jax.Array:
     """BS.1770 gating of an already K-weighted ``weighted [B, C, T]``: integrated loudness ``[B]`` in LUFS."""
     batch, channels, length = weighted.shape
