@@ -6,15 +6,25 @@
 """
 
 from jaxdac.config import PRESETS, DACConfig, get_config
+from jaxdac.inference import compress, decompress
+from jaxdac.io.dacfile import DACFile, DACFileError, read_dac_file, write_dac_file
 from jaxdac.nn.codec import DAC, EncodeOutput, ForwardOutput
 from jaxdac.nn.quantize import CodeLookup
 from jaxdac.weights.convert import ConversionError
 from jaxdac.weights.load import load_model
+from jaxdac.weights.pretrained import download
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DAC",
+    "DACFile",
+    "DACFileError",
+    "compress",
+    "decompress",
+    "download",
+    "read_dac_file",
+    "write_dac_file",
     "DACConfig",
     "PRESETS",
     "CodeLookup",
