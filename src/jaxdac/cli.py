@@ -1,22 +1,60 @@
 """The ``jaxdac`` command line.
 
+    jaxdac encode INPUT... --output DIR    audio files or folders -> .dac files
+    jaxdac decode INPUT... --output DIR    .dac files or folders -> audio files (.wav unless --format)
+    jaxdac info FILE.dac...                what a DAC file holds
+    jaxdac download / convert              released weights; original .pth -> .safetensors
+
 Every error a user can cause ends in one line on stderr (``jaxdac: error: ...``) and a non-zero exit
-status, never a traceback; outputs are written atomically and existing files are kept unless
-``--overwrite`` is given.
+status, never a traceback. ``encode`` and ``decode`` check everything they can before doing any work
+(inputs exist and open, outputs are free and writable, the files fit the model), write each output
+atomically, and keep existing files unless ``--overwrite`` is given, so a failure leaves no partial
+output.
+
+``encode`` and ``decode`` keep XLA's compiled programs in a persistent cache, so the second run of a
+command starts without recompiling: ``$JAXDAC_COMPILATION_CACHE`` (default ``~/.cache/jaxdac/xla``, or
+``$JAXDAC_CACHE_DIR/xla``); ``JAXDAC_COMPILATION_CACHE=off`` disables it. Importing the library never
+touches this setting.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 MODEL_TYPES = ("44khz", "24khz", "16khz")
 BITRATES = ("8kbps", "16kbps")
+DAC_SUFFIX = ".dac"
+_CACHE_OFF = ("off", "0", "false", "no", "none")
 
 
 class UserError(Exception):
     """An error caused by the input; printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse's own errors (a bad option) follow the same one-line contract as ours.
+    def error(self, message):
+        self.exit(2, f"jaxdac: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value > 0 or (kind is float and not math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -24,6 +62,248 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-bitrate", default="8kbps", choices=BITRATES, help="released model bitrate (default 8kbps)")
     p.add_argument("--model-tag", default="latest", help="release tag (default latest)")
     p.add_argument("--weights", type=Path, help="local weights: an original .pth or a jaxdac .safetensors file")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder (created if missing)")
+    _add_model_options(p)
+    p.add_argument("--chunk-batch", type=_positive(int), default=1, metavar="N",
+                   help="windows coded per compiled call: same result, more memory, often faster (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Finding inputs and planning outputs
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path
+
+
+def _find(inputs: list[Path], suffixes, what: str) -> list[tuple[Path, Path]]:
+    """``(file, path relative to the output folder)`` for every input. A file stands for itself (its
+    name); a folder for every file under it with one of ``suffixes``, at its path inside the folder.
+    Hidden files and folders (names starting with a dot) are skipped."""
+    found = []
+    for given in inputs:
+        if given.is_dir():
+            files = sorted(
+                p for p in given.rglob("*")
+                if p.suffix.lower() in suffixes and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(given).parts)
+            )
+            if not files:
+                raise UserError(f"no {what} files under {given} (looked for {', '.join(sorted(suffixes))})")
+            found.extend((p, p.relative_to(given)) for p in files)
+        elif given.exists():
+            found.append((given, Path(given.name)))
+        else:
+            raise UserError(f"{given}: no such file or directory")
+    return found
+
+
+def _plan(inputs: list[Path], output: Path, suffixes, what: str, out_suffix: str, overwrite: bool) -> list[Job]:
+    """Jobs mirroring the inputs under ``output``; fails before any work if an output is taken (without
+    ``overwrite``), two inputs map to one output, or an output folder cannot be written."""
+    jobs = [Job(src, output / rel.with_suffix(out_suffix)) for src, rel in _find(inputs, suffixes, what)]
+    by_target: dict[Path, Path] = {}
+    for job in jobs:
+        key = Path(os.path.abspath(job.target))
+        if key in by_target:
+            raise UserError(f"{by_target[key]} and {job.source} would both be written to {job.target}")
+        by_target[key] = job.source
+        if job.target.is_dir():
+            raise UserError(f"{job.target} is a directory; cannot write the output for {job.source} there")
+        if job.target.exists() and not overwrite:
+            raise UserError(f"{job.target} exists (pass --overwrite to replace it)")
+    checked: set[Path] = set()
+    for job in jobs:
+        _check_writable(job.target.parent, checked)
+    return jobs
+
+
+def _check_writable(folder: Path, checked: set[Path]) -> None:
+    # The nearest existing ancestor must be a folder we can create files in (tried for real: permission
+    # bits say nothing on read-only file systems or to root).
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing in checked:
+        return
+    if not existing.is_dir():
+        raise UserError(f"cannot write to {folder}: {existing} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".jaxdac-"):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot write to {folder}: {e.strerror or e}") from None
+    checked.add(existing)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running
+
+
+def enable_compilation_cache() -> Path | None:
+    """Point JAX's persistent compilation cache at ``$JAXDAC_COMPILATION_CACHE`` (default
+    ``<jaxdac cache>/xla``) and cache every compiled program, however quick to compile (CPU compiles
+    are below JAX's default one-second threshold). Returns the folder, or None if disabled."""
+    setting = os.environ.get("JAXDAC_COMPILATION_CACHE", "").strip()
+    if setting.lower() in _CACHE_OFF:
+        return None
+    import jax
+
+    if setting:
+        path = Path(setting).expanduser()
+    elif jax.config.jax_compilation_cache_dir:  # the user configured JAX's own cache: keep it
+        path = Path(jax.config.jax_compilation_cache_dir)
+    else:
+        from jaxdac.weights.pretrained import default_cache_dir
+
+        path = default_cache_dir() / "xla"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None  # only an optimisation: run without it
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # -1: no size limit
+    return path
+
+
+def _load(args):
+    from jaxdac.weights.load import load_model
+
+    enable_compilation_cache()
+    return load_model(args.model_type, args.model_bitrate, args.model_tag, path=args.weights)
+
+
+def _progress(jobs: list[Job], desc: str):
+    from tqdm import tqdm
+
+    return tqdm(jobs, desc=desc, unit="file", disable=not _interactive(), dynamic_ncols=True)
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty()
+
+
+def _done(path: Path) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(str(path), file=sys.stdout)
+
+
+def cmd_encode(args) -> int:
+    from jaxdac import geometry
+    from jaxdac.inference import compress
+    from jaxdac.io.audio import audio_info, audio_suffixes, read_audio
+    from jaxdac.io.dacfile import write_dac_file
+
+    jobs = _plan(args.inputs, args.output, audio_suffixes(), "audio", DAC_SUFFIX, args.overwrite)
+    for job in jobs:
+        audio_info(job.source)  # opens and has samples, from the header; AudioFileError otherwise
+    model = _load(args)
+    if args.n_quantizers is not None and args.n_quantizers > model.n_codebooks:
+        raise UserError(f"--n-quantizers {args.n_quantizers}: the model has only {model.n_codebooks} codebooks")
+    _, hop = geometry.chunk_plan(model.config, model.sample_rate, args.win_duration)
+    if hop <= 0:
+        shortest = (2 * model.delay + model.hop_length) / model.sample_rate
+        raise UserError(f"--win-duration {args.win_duration} is shorter than this model's context; use at least {shortest:.2f}")
+
+    for job in _progress(jobs, "encode"):
+        audio, sample_rate = read_audio(job.source)
+        dac_file = compress(
+            model, audio[None], sample_rate, win_duration=args.win_duration, n_quantizers=args.n_quantizers,
+            chunk_batch=args.chunk_batch, progress=_interactive(),
+        )
+        del audio
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+        _done(write_dac_file(dac_file, job.target, overwrite=args.overwrite))
+    return 0
+
+
+def cmd_decode(args) -> int:
+    from jaxdac.inference import decompress
+    from jaxdac.io.audio import check_encoding, resolve_format, suffix_for_format, write_audio
+    from jaxdac.io.dacfile import read_dac_file
+
+    fmt, subtype = resolve_format(format=args.format or "WAV", subtype=args.subtype)
+    jobs = _plan(args.inputs, args.output, {DAC_SUFFIX}, "DAC", suffix_for_format(fmt), args.overwrite)
+    for job in jobs:  # corrupt, truncated, batched or unencodable files fail here, before the model loads
+        dac_file = read_dac_file(job.source)
+        if dac_file.batch_size != 1:
+            raise UserError(
+                f"{job.source} holds {dac_file.batch_size} items; decode writes one audio file per DAC file "
+                "(use jaxdac.decompress for batches)"
+            )
+        check_encoding(fmt, subtype, dac_file.sample_rate, dac_file.channels, name=job.target)
+    model = _load(args)
+    for job in jobs:
+        try:
+            read_dac_file(job.source).validate_for(model.config)
+        except ValueError as e:
+            raise UserError(f"{job.source}: {e}") from None
+
+    for job in _progress(jobs, "decode"):
+        dac_file = read_dac_file(job.source)
+        audio = decompress(model, dac_file, chunk_batch=args.chunk_batch, progress=_interactive())
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+        _done(write_audio(job.target, audio[0], dac_file.sample_rate, format=fmt, subtype=subtype,
+                          overwrite=args.overwrite))
+        del audio
+    return 0
+
+
+def describe(dac_file, codebook_size: int = 1024) -> list[tuple[str, str]]:
+    """``(field, value)`` lines describing a DAC file, for ``jaxdac info``."""
+    seconds = dac_file.original_length / dac_file.sample_rate
+    chunked = not dac_file.padding
+    top = int(dac_file.codes.max())
+    bits = math.log2(codebook_size)
+    note = f"{bits:g} bits per code, assuming {codebook_size}-entry codebooks as in the released models; not recorded in the file"
+    if top >= codebook_size:
+        bits = float(math.ceil(math.log2(top + 1)))
+        note = f"{bits:g} bits per code: the codes reach {top}, beyond {codebook_size}-entry codebooks"
+    rows = dac_file.codes.shape[0]
+    if seconds > 0:
+        per_row = dac_file.n_codebooks * dac_file.frames * bits / seconds / 1000
+        bitrate = f"{per_row * rows:.2f} kbit/s ({per_row:.2f} per channel; {note})"
+    else:
+        bitrate = "n/a (no audio)"
+    lines = [
+        ("model", "not recorded (DAC 1.0.0 files do not say which model wrote them)"),
+        ("format", f"DAC {dac_file.dac_version}"),
+        ("sample rate", f"{dac_file.sample_rate} Hz (of the original audio; decoding returns to it)"),
+        ("channels", str(dac_file.channels)),
+    ]
+    if dac_file.batch_size != 1:
+        lines.append(("items", str(dac_file.batch_size)))
+    lines += [
+        ("duration", f"{seconds:.3f} s ({dac_file.original_length} samples)"),
+        ("codebooks", str(dac_file.n_codebooks)),
+        ("frames", f"{dac_file.frames} per channel"),
+        ("chunk length", f"{dac_file.chunk_length} frames"),
+        ("padding", "no: chunked, windows coded with unpadded convolutions" if chunked
+         else "yes: unchunked, the whole signal coded with padded convolutions"),
+        ("bitrate", bitrate),
+    ]
+    return lines
+
+
+def cmd_info(args) -> int:
+    from jaxdac.io.dacfile import read_dac_file
+
+    files = [(path, read_dac_file(path)) for path, _ in _find(args.inputs, {DAC_SUFFIX}, "DAC")]
+    for i, (path, dac_file) in enumerate(files):
+        if i:
+            print()
+        print(path)
+        for field, value in describe(dac_file, args.codebook_size):
+            print(f"  {field + ':':<14}{value}")
+    return 0
 
 
 def cmd_download(args) -> int:
@@ -51,8 +331,39 @@ def cmd_convert(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jaxdac", description="Descript Audio Codec in JAX.")
+    parser = _Parser(prog="jaxdac", description="Descript Audio Codec in JAX.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "encode", help="compress audio files to .dac files",
+        description="Compress audio files (wav, flac, ogg, mp3, ...) to DAC files. A folder input is searched "
+        "recursively and its tree is mirrored under --output; a file input is written directly into it.",
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="audio files or folders")
+    _add_run_options(p)
+    p.add_argument("--n-quantizers", type=_positive(int), metavar="N",
+                   help="keep the first N codebooks (lower bitrate); default all")
+    p.add_argument("--win-duration", type=_positive(float), default=5.0, metavar="SECONDS",
+                   help="window length: audio is coded in windows of this many seconds (default 5.0)")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser(
+        "decode", help="decompress .dac files to audio files",
+        description="Decompress DAC files to audio at their original sample rate and length. A folder input "
+        "is searched recursively for .dac files and its tree is mirrored under --output.",
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help=".dac files or folders")
+    _add_run_options(p)
+    p.add_argument("--format", type=str.upper, help="audio format to write: WAV (default), FLAC, OGG, MP3, ...")
+    p.add_argument("--subtype", type=str.upper,
+                   help="sample type, e.g. PCM_16 (the default for WAV and FLAC), PCM_24, FLOAT")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("info", help="describe .dac files", description="Print what DAC files hold.")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="FILE", help=".dac files or folders")
+    p.add_argument("--codebook-size", type=_positive(int), default=1024, metavar="N",
+                   help="codebook size used for the bitrate (files do not record it; default 1024)")
+    p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("download", help="download released weights into the cache and print the path")
     _add_model_options(p)
@@ -75,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("jaxdac: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("jaxdac: error: out of memory (try a shorter --win-duration or a smaller --chunk-batch)", file=sys.stderr)
+        return 1
     except (UserError, OSError, ValueError, RuntimeError) as e:
         message = str(e) or type(e).__name__
         if isinstance(e, OSError) and e.filename and str(e.filename) not in message:
