@@ -22,13 +22,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.lib import format as npy_format
 
+from jaxdac.io.atomic import atomic_output
 from jaxdac.io.safe_pickle import NUMPY_GLOBALS, PLAIN_GLOBALS, RestrictedUnpickler, UnsafePickleError
 
 if TYPE_CHECKING:
@@ -179,33 +179,9 @@ def write_dac_file(dac_file: DACFile, path: str | os.PathLike, *, overwrite: boo
     never sees a half-written file and a failure leaves nothing behind. An existing ``path`` is an error
     unless ``overwrite=True``.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     data = _to_bytes(dac_file)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        # O_EXCL: never write through an existing file or link; mode 0o666 is reduced by the umask.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            # A hard link fails if path appeared since the check above, so a concurrent writer's file is
-            # never clobbered; filesystems without hard links fall back to check-then-replace.
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it") from None
-            except OSError:
-                if path.exists():
-                    raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it") from None
-                os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(path, overwrite=overwrite) as f:
+        f.write(data)
     return path
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -24,6 +23,7 @@ import numpy as np
 from flax import nnx
 
 from jaxdac.config import DACConfig
+from jaxdac.io.atomic import atomic_output
 from jaxdac.nn.codec import DAC
 from jaxdac.nn.layers import Snake, WNConv1d, WNConvTranspose1d
 from jaxdac.nn.quantize import Codebook
@@ -151,22 +151,14 @@ def save(model: DAC, path: str | os.PathLike, *, overwrite: bool = False) -> Pat
     from safetensors.numpy import save as st_save
 
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
     tensors = {}
     for p, variable in nnx.to_flat_state(nnx.state(model, nnx.Param)):
         tensors[".".join(map(str, p))] = np.ascontiguousarray(np.asarray(variable[...]))
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": json.dumps(model.config.to_kwargs())}
     blob = st_save(tensors, metadata=metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, overwrite=overwrite) as f:
+        f.write(blob)
     return path
 
 
