@@ -12,26 +12,32 @@ port of pyloudnorm's meter. This module reproduces its numbers, edge cases inclu
 * the absolute gate keeps blocks strictly above -70 LUFS, the relative gate blocks strictly above the
   gated mean minus 10 LU; with no block left the result is clamped to -70 LUFS.
 
-How the IIR filter runs in JAX. A sample-by-sample ``lax.scan`` is far too slow on CPU (one loop step per
-sample), and a per-sample ``lax.associative_scan`` over the biquads' state-space matrices does O(log T)
-passes over arrays six to twenty times the signal's size. Instead the two biquads are merged into one
-4th-order state-space filter and run by chunks of ``_CHUNK`` samples:
+How the IIR filter runs in JAX. The two biquads are merged into one 4th-order state-space filter and run
+by chunks of ``_CHUNK`` samples:
 
 * inside a chunk, the response to the chunk's own input is a [chunk, chunk] lower-triangular Toeplitz
   matmul with the filter's impulse response (exact: an IIR's zero-state response over ``n`` samples only
   needs the first ``n`` taps of its impulse response);
 * the filter state carried from chunk to chunk obeys ``s[c+1] = A^chunk s[c] + u[c]`` (``u[c]`` is the
-  state the chunk's input alone leaves behind); in the filter's eigenbasis ``A^chunk`` is diagonal, so
-  this is an elementwise linear recurrence solved by ``lax.associative_scan`` over T / chunk elements;
+  state the chunk's input alone leaves behind). In the filter's eigenbasis ``A^chunk`` is diagonal, so
+  the recurrence is elementwise: inside groups of 64 chunks it is one small matmul with the powers of
+  ``A^chunk``, and a ``lax.scan`` over groups (T / 8192 steps) carries the state between groups;
 * the carried state's contribution to each output sample is one more small matmul.
 
-This is the exact IIR filter, not an approximation: it agrees with audiotools' float32 ``lfilter`` to
-float32 rounding at any rate and length (about 1e-5 LU of loudness). The alternative, an FIR
-approximation by the truncated impulse response, is what audiotools does on GPU with 512 taps; the 38 Hz
-high pass rings for thousands of samples, so 512 taps are off by up to 0.01 LU at 44.1 kHz, and 2048
-taps are needed for 1e-4 LU. Such a filter only runs fast as an FFT convolution. ``benchmarks/dsp_speed.py``
-measures both on 10 minutes of stereo 44.1 kHz audio: the chunked IIR is about 4x faster than an
-FFT-convolved FIR and exact, so it is the one kept.
+This is the exact IIR filter, so it agrees with audiotools' float32 ``lfilter`` to float32 rounding at
+any rate and length (about 1e-5 LU of loudness). ``benchmarks/dsp_speed.py`` compares it (second table)
+with the alternatives on one minute of stereo 44.1 kHz audio:
+
+* a per-sample ``lax.scan`` of the two biquads (a direct port of ``lfilter``) is also exact but about
+  2x slower on CPU, and its T sequential steps leave parallel hardware idle;
+* a per-sample ``lax.associative_scan`` of the modal recurrence is exact and parallel, but works on
+  arrays several times the signal's size: about 6x slower, and slow to compile;
+* an FIR approximation by the truncated impulse response, which audiotools uses on GPU with 512 taps,
+  is off by ~0.01 LU at 44.1 kHz (the 38 Hz high pass rings for thousands of samples), needs ~2048
+  taps for 1e-5 LU, and is then an FFT convolution about 5x slower than the chunked filter.
+
+So the chunked exact filter is kept. Its matmuls ask for full float32 precision, so that accelerators
+that would default to reduced-precision float32 matmuls keep the 1e-5 LU agreement.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ _RELATIVE_GATE = -10.0  # LU below the absolutely gated loudness
 _OVERLAP = 0.75  # of the block duration
 _MIN_DURATION = 0.5  # seconds; shorter signals are zero-padded up to this
 _CHUNK = 128  # samples per Toeplitz chunk of the IIR filter
+_GROUP = 64  # chunks per group in the state recurrence
+_EXACT = jax.lax.Precision.HIGHEST  # float32 matmuls in full float32, on every backend
 
 
 def _rbj_biquad(kind: str, gain_db: float, q: float, fc: float, rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,17 +128,20 @@ def _cascade_modal(sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 @functools.lru_cache(maxsize=None)
-def _chunk_operators(sample_rate: int, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """float32 matrices that run the K-weighting cascade over one chunk (see the module docstring).
+def _chunk_operators(sample_rate: int, chunk: int, group: int) -> tuple[np.ndarray, ...]:
+    """Constant matrices that run the K-weighting cascade by chunks (see the module docstring).
 
-    The modal state (S complex numbers) is carried as its real and imaginary parts side by side, so that
-    every matmul is a real one (XLA's complex matmuls on CPU are several times slower). Returns
+    The big matmuls are real: the modal state (S complex numbers) enters and leaves them as its real
+    and imaginary parts side by side (XLA's complex matmuls on CPU are several times slower). Returns
 
-    * ``forward [chunk, chunk + 2S]``: a chunk's input -> its zero-state output (a Toeplitz matrix of
-      the impulse response) next to the state that input leaves behind (re | im);
-    * ``decay [2, S]``: re and im of ``poles ** chunk``, the state's own evolution over one chunk;
-    * ``from_state [2S, chunk]``: state at the chunk's start (re | im) -> its contribution to each
-      output sample (the real part of ``C poles ** n s``).
+    * ``forward [chunk, chunk + 2S]`` (float32): a chunk's input -> its zero-state output (a Toeplitz
+      matrix of the impulse response) next to the state that input leaves behind (re | im);
+    * ``from_state [2S, chunk]`` (float32): state at a chunk's start (re | im) -> its contribution to
+      each output sample (the real part of ``C poles ** n s``);
+    * ``within [S, group, group]`` (complex64): ``poles ** (i - j)`` for ``i >= j``, which sums the
+      states left by chunks ``j <= i`` of a group into the state after chunk ``i``;
+    * ``rise [group, S]`` (complex64): ``poles ** (chunk * (i + 1))``, how a group's starting state
+      has decayed after its chunk ``i``; its last row carries that state across the whole group.
     """
     poles, big_b, big_c, d = _cascade_modal(sample_rate)
     n = np.arange(chunk)
@@ -141,41 +152,54 @@ def _chunk_operators(sample_rate: int, chunk: int) -> tuple[np.ndarray, np.ndarr
     toeplitz = np.where(lag >= 0, impulse[np.clip(lag, 0, None)], 0.0)
     to_state = powers[::-1] * big_b[None, :]  # row k: poles ** (chunk - 1 - k) * B
     from_state = (powers * big_c[None, :]).T  # [S, chunk]: C poles ** n; Re(s w) = s.re w.re - s.im w.im
-    forward = np.concatenate([toeplitz, to_state.real, to_state.imag], axis=1)
-    decay = poles**chunk
+    decay = poles**chunk  # the state's own evolution over one chunk
+    steps = np.arange(group)[:, None] - np.arange(group)[None, :]  # [i, j]: chunks from j to i
+    within = np.where(steps >= 0, decay[:, None, None] ** np.maximum(steps, 0), 0.0)
+    rise = decay[None, :] ** np.arange(1, group + 1)[:, None]
     return (
-        forward.astype(np.float32),
-        np.stack([decay.real, decay.imag]).astype(np.float32),
+        np.concatenate([toeplitz, to_state.real, to_state.imag], axis=1).astype(np.float32),
         np.concatenate([from_state.real, -from_state.imag]).astype(np.float32),
+        within.astype(np.complex64),
+        rise.astype(np.complex64),
     )
 
 
 @functools.partial(jax.jit, static_argnames=("sample_rate",))
 def k_weight(audio: jax.Array, sample_rate: int) -> jax.Array:
     """K-weighting filter (both stages, zero initial state) along the last axis. ``[..., T] -> [..., T]``."""
-    forward, decay, from_state = map(jnp.asarray, _chunk_operators(sample_rate, _CHUNK))
-    n_states = decay.shape[1]
     *lead, length = audio.shape
-    n_chunks = -(-length // _CHUNK)
-    x = jnp.pad(audio.reshape(-1, length), ((0, 0), (0, n_chunks * _CHUNK - length)))
-    x = x.reshape(-1, n_chunks, _CHUNK)  # [N, K, chunk]
-    out = x @ forward  # [N, K, chunk + 2S]
+    return _k_weight_padded(audio.reshape(-1, length), sample_rate, length)[:, :length].reshape(*lead, length)
+
+
+def _k_weight_padded(x: jax.Array, sample_rate: int, min_length: int) -> jax.Array:
+    """K-weighting of ``x [N, T]`` followed by zeros: ``[N, P]`` with ``P >= min_length`` a whole number
+    of chunk groups. Past ``T`` the output is the filter's ringing; callers slice or mask it."""
+    forward, from_state, within, rise = map(jnp.asarray, _chunk_operators(sample_rate, _CHUNK, _GROUP))
+    n_states = rise.shape[1]
+    length = x.shape[-1]
+    n_groups = -(-max(length, min_length) // (_CHUNK * _GROUP))
+    x = jnp.pad(x, ((0, 0), (0, n_groups * _GROUP * _CHUNK - length)))
+    x = x.reshape(-1, n_groups * _GROUP, _CHUNK)  # [N, K, chunk]
+    out = jnp.matmul(x, forward, precision=_EXACT)  # [N, K, chunk + 2S]
     zero_state, pushed = out[..., :_CHUNK], out[..., _CHUNK:]
-    pushed = jnp.moveaxis(pushed[..., :n_states] + 1j * pushed[..., n_states:], 1, 0)  # [K, N, S]
+    pushed = pushed[..., :n_states] + 1j * pushed[..., n_states:]  # [N, K, S]: state left by each chunk
 
-    # State after chunk c: s[c] = decay * s[c-1] + pushed[c], elementwise in the modal basis. Elements
-    # (g, u) compose as (g2, u2) o (g1, u1) = (g2 g1, g2 u1 + u2); the scan's second part is then s[c].
-    def compose(first, second):
-        g1, u1 = first
-        g2, u2 = second
-        return g1 * g2, g2 * u1 + u2
+    # The state after chunk c is s[c] = poles**chunk * s[c-1] + pushed[c], elementwise in the modal
+    # basis. Within each group of chunks, from a zero start, that is one small matmul; a short scan
+    # over groups then carries each group's final state into the next, where it decays by `rise`.
+    local = jnp.einsum(
+        "sij,ngjs->ngis", within, pushed.reshape(-1, n_groups, _GROUP, n_states), precision=_EXACT
+    )  # [N, G, group, S]
 
-    gains = jnp.broadcast_to(decay[0] + 1j * decay[1], (n_chunks, 1, n_states))  # [K, 1, S]
-    _, after = jax.lax.associative_scan(compose, (gains, pushed))
-    before = jnp.concatenate([jnp.zeros_like(after[:1]), after[:-1]])  # [K, N, S]: state at chunk start
-    before = jnp.moveaxis(jnp.concatenate([before.real, before.imag], axis=-1), 0, 1)  # [N, K, 2S]
-    y = zero_state + before @ from_state  # [N, K, chunk]
-    return y.reshape(-1, n_chunks * _CHUNK)[:, :length].reshape(*lead, length)
+    def carry_over(state, local_end):  # state before a group -> state before the next
+        return rise[-1] * state + local_end, state
+
+    _, starts = jax.lax.scan(carry_over, jnp.zeros_like(local[:, 0, 0]), jnp.moveaxis(local[:, :, -1], 1, 0))
+    after = local + jnp.moveaxis(starts, 0, 1)[:, :, None, :] * rise  # [N, G, group, S]
+    after = after.reshape(-1, n_groups * _GROUP, n_states)
+    before = jnp.concatenate([jnp.zeros_like(after[:, :1]), after[:, :-1]], axis=1)  # state at chunk start
+    y = zero_state + jnp.matmul(jnp.concatenate([before.real, before.imag], axis=-1), from_state, precision=_EXACT)
+    return y.reshape(-1, n_groups * _GROUP * _CHUNK)
 
 
 def _block_geometry(length: int, sample_rate: int, block_size: float) -> tuple[int, int, int]:
@@ -194,26 +218,44 @@ def loudness(audio: jax.Array, sample_rate: int, block_size: float = 0.4) -> jax
     0.5 s zero-padding of short signals and its -70 LUFS floor.
     """
     audio = jnp.asarray(audio, jnp.float32)
-    length = audio.shape[-1]
+    batch, channels, length = audio.shape
+    _check_channels(channels)
     if length / sample_rate < _MIN_DURATION:
         # Padded before filtering, so the filter's ringing after the signal's end is measured too.
         pad = int((_MIN_DURATION - length / sample_rate) * sample_rate)
         audio = jnp.pad(audio, ((0, 0), (0, 0), (0, pad)))
-    return gated_loudness(k_weight(audio, sample_rate), sample_rate, block_size)
+        length += pad
+    block, hop, n_blocks = _block_geometry(length, sample_rate, block_size)
+    covered = (n_blocks - 1) * hop + block
+    # Filter straight into a buffer long enough for every block; _gate zeroes what lies past the end.
+    weighted = _k_weight_padded(audio.reshape(-1, length), sample_rate, covered)
+    return _gate(weighted.reshape(batch, channels, -1), length, sample_rate, block_size)
 
 
 @functools.partial(jax.jit, static_argnames=("sample_rate", "block_size"))
 def gated_loudness(weighted: jax.Array, sample_rate: int, block_size: float = 0.4) -> jax.Array:
     """BS.1770 gating of an already K-weighted ``weighted [B, C, T]``: integrated loudness ``[B]`` in LUFS."""
-    batch, channels, length = weighted.shape
+    _check_channels(weighted.shape[1])
+    return _gate(weighted, weighted.shape[-1], sample_rate, block_size)
+
+
+def _check_channels(channels: int) -> None:
     if channels > len(_CHANNEL_WEIGHTS):
         raise ValueError(f"BS.1770 weights cover at most {len(_CHANNEL_WEIGHTS)} channels, got {channels}")
 
+
+def _gate(weighted: jax.Array, length: int, sample_rate: int, block_size: float) -> jax.Array:
+    """Integrated loudness ``[B]`` of the first ``length`` samples of ``weighted [B, C, >= 0]`` (K-weighted),
+    the rest counting as zeros."""
+    batch, channels, _ = weighted.shape
     # Mean square per block. Blocks start every `hop` samples, so sum squares over segments of
     # gcd(block, hop) samples first, then add up block // gcd consecutive segments per block.
     block, hop, n_blocks = _block_geometry(length, sample_rate, block_size)
     covered = (n_blocks - 1) * hop + block
-    power = jnp.pad(weighted**2, ((0, 0), (0, 0), (0, covered - length)))
+    if weighted.shape[-1] < covered:
+        weighted = jnp.pad(weighted, ((0, 0), (0, 0), (0, covered - weighted.shape[-1])))
+    inside = jnp.arange(covered) < length  # the last block is zero-filled past the signal's end
+    power = jnp.where(inside, weighted[..., :covered] ** 2, 0.0)
     seg = math.gcd(block, hop)
     seg_sums = power.reshape(batch, channels, covered // seg, seg).sum(-1)
     block_sums = jax.lax.reduce_window(

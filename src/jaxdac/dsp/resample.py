@@ -10,10 +10,11 @@ with cutoff ``f_c = rolloff * min(old, new)`` (samples per reduced second), the 
 ``zeros`` zero crossings and tapered by a squared cosine. Output phases repeat every ``new`` outputs,
 shifted by ``old`` inputs, so there are just ``new`` distinct filters, applied with stride ``old``.
 
-Where julius runs a strided ``conv1d`` with ``new`` output channels, this module folds the padded input
-into rows of ``old`` samples (a free reshape) and lets every output frame read a few consecutive rows:
-``n_rows = ceil(kernel_length / old)`` (2 for every common pair of rates) matmuls of ``[frames, old]`` by
-``[old, new]``. Memory stays proportional to the signal: no frame is duplicated per tap.
+Where julius runs a strided ``conv1d`` with one input and ``new`` output channels, this module folds the
+padded input into rows of ``old`` samples (a free reshape) and runs a stride-1 convolution over rows with
+``old`` input and ``new`` output channels and ``ceil(kernel_length / old)`` taps (2 for every common pair
+of rates). That is matmul-shaped work for XLA, and memory stays proportional to the signal: no frame is
+duplicated per tap.
 """
 
 from __future__ import annotations
@@ -98,17 +99,24 @@ def resample(
         raise ValueError(f"output_length must be between 0 and {max_length}, got {output_length}")
 
     # Frame f (outputs f * new .. f * new + new - 1) reads padded inputs f * old .. f * old + taps - 1,
-    # i.e. rows f .. f + n_rows - 1 of the padded input folded into rows of `old` samples.
+    # i.e. rows f .. f + n_rows - 1 of the padded input folded into rows of `old` samples: a stride-1
+    # convolution over rows with `old` input and `new` output channels.
     n_frames = n_in // old + 1
     n_rows = -(-taps // old)
+    total = (n_frames + n_rows - 1) * old  # > n_in + 2 * width, see below
     x = audio.reshape(-1, n_in)  # [N, T]
-    x = jnp.pad(x, ((0, 0), (width, width + old)), mode="edge")  # julius's replicate padding
-    total = (n_frames + n_rows - 1) * old
-    x = jnp.pad(x[:, :total], ((0, 0), (0, max(0, total - x.shape[1]))))  # zeros meet zero taps only
-    rows = x.reshape(x.shape[0], n_frames + n_rows - 1, old)  # [N, frames + n_rows - 1, old]
+    # julius pads `width` copies of the first sample on the left and `width + old` of the last on the
+    # right. Past those, the padded rows only meet the zero taps that round the bank up to whole rows,
+    # so the right side can simply repeat the last sample up to `total`.
+    left = jnp.broadcast_to(x[:, :1], (x.shape[0], width))
+    right = jnp.broadcast_to(x[:, -1:], (x.shape[0], total - n_in - width))
+    rows = jnp.concatenate([left, x, right], axis=1).reshape(x.shape[0], n_frames + n_rows - 1, old)
     bank = np.zeros((new, n_rows * old), np.float32)
     bank[:, :taps] = filters
     bank = bank.reshape(new, n_rows, old).transpose(1, 2, 0).astype(np.dtype(audio.dtype))  # [n_rows, old, new]
-    y = sum(rows[:, r : r + n_frames] @ bank[r] for r in range(n_rows))  # [N, frames, new]
+    y = jax.lax.conv_general_dilated(
+        rows, bank, window_strides=(1,), padding="VALID", dimension_numbers=("NWC", "WIO", "NWC"),
+        precision=jax.lax.Precision.HIGHEST,  # full float32 on accelerators too
+    )  # [N, frames, new]
     y = y.reshape(-1, n_frames * new)[:, :output_length]
     return y.reshape(*lead, output_length)

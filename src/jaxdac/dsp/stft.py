@@ -214,4 +214,4 @@ def mel_spectrogram(
     through :func:`mel_filterbank`, like ``AudioSignal.mel_spectrogram(n_mels, fmin, fmax, ...)``."""
     magnitude = jnp.abs(stft(audio, window_length, hop_length, window, match_stride, padding))  # [B, C, bins, F]
     bank = mel_filterbank(sample_rate, window_length, n_mels, fmin, fmax)  # [n_mels, bins]
-    return jnp.einsum("mk,bckf->bcmf", bank, magnitude)
+    return jnp.einsum("mk,bckf->bcmf", bank, magnitude, precision=jax.lax.Precision.HIGHEST)
