@@ -26,7 +26,7 @@ def models():
 def test_compress_decompress_match_original(name, reference, models):
     case, _, _, _, win = inference_cases.CASES[name]
     audio, sr = inference_cases.case_audio(name)
-    dac_file = inference.compress(models[case], audio, sr, win_duration=win)
+    dac_file = inference.compress(models[case], audio, sr, win_duration=win, chunking="legacy")
     # Keys look like "<name>.codes"; names themselves contain dots, so strip the known prefix.
     ref = {k[len(name) + 1 :]: v for k, v in reference.items() if k.startswith(name + ".")}
     np.testing.assert_array_equal(dac_file.codes, ref["codes"].astype(np.int64))
@@ -42,20 +42,21 @@ def test_compress_decompress_match_original(name, reference, models):
     assert err <= AUDIO_ATOL
 
 
-def test_chunk_batch_gives_identical_results_and_one_trace_per_shape(models):
+@pytest.mark.parametrize("chunking, win", [("legacy", 0.61), ("seamless", 0.63)])
+def test_chunk_batch_gives_identical_results_and_one_trace_per_shape(models, chunking, win):
     model = models["tiny"]
     audio, sr = inference_cases.case_audio("stereo44_w1")
     inference.TRACES.clear()
-    one = inference.compress(model, audio, sr, win_duration=0.61)
-    three = inference.compress(model, audio, sr, win_duration=0.61, chunk_batch=3)
-    again = inference.compress(model, audio[..., : audio.shape[-1] // 2 * 2 - 4410], sr, win_duration=0.61, chunk_batch=3)
+    one = inference.compress(model, audio, sr, win_duration=win, chunking=chunking)
+    three = inference.compress(model, audio, sr, win_duration=win, chunking=chunking, chunk_batch=3)
+    again = inference.compress(model, audio[..., :-4410], sr, win_duration=win, chunking=chunking, chunk_batch=3)
     np.testing.assert_array_equal(one.codes, three.codes)
     # One trace per (window, chunk_batch): a different file length reuses the compiled function.
     encode_traces = {k: v for k, v in inference.TRACES.items() if k[0] == "encode"}
     assert len(encode_traces) == 2 and set(encode_traces.values()) == {1}, encode_traces
-    y1 = inference.decompress(model, one)
-    y3 = inference.decompress(model, three, chunk_batch=3)
-    inference.decompress(model, again, chunk_batch=3)
+    y1 = inference.decompress(model, one, win_duration=win)
+    y3 = inference.decompress(model, three, win_duration=win, chunk_batch=3)
+    inference.decompress(model, again, win_duration=win, chunk_batch=3)
     np.testing.assert_array_equal(y1, y3)
     decode_traces = {k: v for k, v in inference.TRACES.items() if k[0] == "decode"}
     assert len(decode_traces) == 2 and set(decode_traces.values()) == {1}, decode_traces
@@ -73,7 +74,8 @@ def test_stride5_models_decode_exactly_original_length(case, models):
 
 def test_window_shorter_than_the_model_context_is_refused(models):
     with pytest.raises(ValueError, match="win_duration"):
-        inference.compress(models["tiny_16khz"], np.zeros((1, 1, 48000), np.float32), 16000, win_duration=0.61)
+        inference.compress(models["tiny_16khz"], np.zeros((1, 1, 48000), np.float32), 16000, win_duration=0.5,
+                           chunking="legacy")
 
 
 def test_files_from_another_model_are_refused(models):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from fractions import Fraction
 
 from jaxdac.config import DACConfig
 
@@ -166,3 +167,90 @@ def chunk_plan(config: DACConfig, n_samples: int, win_duration: float) -> tuple[
     window = int(win_duration * config.sample_rate)
     window = -(-window // config.hop_length) * config.hop_length
     return window, model_output_length(config, window)
+
+
+# --- receptive fields, for seamless chunking ----------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Dependency:
+    """Output position ``t`` of a stack depends only on input positions in ``[scale t + lo, scale t + hi]``
+    (exact rationals; padded convolutions, whose zero padding lies outside the input)."""
+
+    scale: Fraction
+    lo: Fraction
+    hi: Fraction
+
+
+def dependency(convs: list[Conv]) -> Dependency:
+    """Compose the input range each output position reads, from the last layer back to the first.
+
+    Conv1d: output ``t`` reads inputs ``s t - p`` .. ``s t - p + d(k-1)``. ConvTranspose1d: output ``t``
+    receives input ``i`` when ``t = s i - p + m d`` for a tap ``m``, so ``i`` lies in
+    ``[(t + p - d(k-1)) / s, (t + p) / s]``. Residual skips read the centre of their conv's range and
+    add nothing.
+    """
+    scale, lo, hi = Fraction(1), Fraction(0), Fraction(0)
+    for conv in reversed(convs):
+        span = conv.dilation * (conv.kernel - 1)
+        if conv.transpose:
+            a, l, h = Fraction(1, conv.stride), Fraction(conv.padding - span, conv.stride), Fraction(conv.padding, conv.stride)
+        else:
+            a, l, h = Fraction(conv.stride), Fraction(-conv.padding), Fraction(span - conv.padding)
+        scale, lo, hi = a * scale, a * lo + l, a * hi + h
+    return Dependency(scale, lo, hi)
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """Frames of context a chunk needs on each side so that its centre equals whole-signal processing."""
+
+    left: int
+    right: int
+
+
+def encoder_context(config: DACConfig) -> Context:
+    """Code frame ``f`` reads input samples ``[f hop + lo, f hop + hi]``: in whole frames, how far that
+    reaches before frame ``f``'s own first sample and after its last."""
+    dep = dependency(encoder_convs(config))
+    assert dep.scale == config.hop_length
+    hop = config.hop_length
+    return Context(left=math.ceil(-dep.lo / hop), right=math.ceil((dep.hi - (hop - 1)) / hop))
+
+
+def decoder_context(config: DACConfig) -> Context:
+    """Output samples of frame ``f`` (``f hop .. f hop + hop - 1``) read latent frames
+    ``[f + lo', f + hi']``: the frames needed beyond ``f`` itself on each side."""
+    dep = dependency(decoder_convs(config))
+    hop = config.hop_length
+    assert dep.scale == Fraction(1, hop)
+    return Context(left=math.ceil(-dep.lo), right=math.ceil(dep.hi + Fraction(hop - 1, hop)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """One step of a seamless plan: process input frames ``[start, start + length)`` and keep the
+    result for frames ``[keep_start, keep_stop)``."""
+
+    start: int
+    keep_start: int
+    keep_stop: int
+
+
+def seamless_plan(total: int, window: int, context: Context) -> tuple[int, list[Segment]]:
+    """Cover ``total`` frames with segments of one fixed length (one compiled shape).
+
+    Each segment is ``window`` kept frames plus ``context`` on each side; segments at the ends of the
+    signal slide inwards instead of shrinking, where the signal edge itself supplies the context (the
+    padded convolutions then see exactly what whole-signal processing sees). Returns the segment length
+    and the segments; with ``total`` no longer than one segment, a single segment covers everything.
+    """
+    if window < 1:
+        raise ValueError(f"window must be at least one frame, got {window}")
+    length = context.left + window + context.right
+    if total <= length:
+        return total, [Segment(0, 0, total)]
+    segments = []
+    for keep_start in range(0, total, window):
+        keep_stop = min(keep_start + window, total)
+        start = min(max(0, keep_start - context.left), total - length)
+        segments.append(Segment(start, keep_start, keep_stop))
+    return length, segments

@@ -84,19 +84,26 @@ def compress(
     n_quantizers: int | None = None,
     normalize_db: float | None = -16.0,
     *,
+    chunking: str = "seamless",
     chunk_batch: int = 1,
     progress: bool = False,
 ) -> DACFile:
     """Compress ``audio`` ``[B, C, T]`` (or ``[C, T]``, ``[T]``) at ``sample_rate`` into a :class:`DACFile`.
 
-    ``win_duration`` seconds per window (``None``: the whole signal at once); audio no longer than the
-    window is coded whole. ``n_quantizers`` keeps the first N codebooks. ``chunk_batch`` windows run per
-    compiled call (same codes, more throughput).
+    ``win_duration`` seconds per window (``None``: the whole signal at once). ``n_quantizers`` keeps the
+    first N codebooks. ``chunk_batch`` windows run per compiled call (same codes, more throughput).
+
+    ``chunking="seamless"`` (default) codes each window with enough context on both sides that the
+    codes equal whole-file coding, whatever the window, and writes an ordinary unchunked file at the
+    nominal frame rate. ``chunking="legacy"`` is the original's scheme: overlapping unpadded windows,
+    codes that depend on the window size, byte-compatible with the original's chunked files.
     """
     from jaxdac.dsp import loudness, resample
 
     if chunk_batch < 1:
         raise ValueError(f"chunk_batch must be >= 1, got {chunk_batch}")
+    if chunking not in ("seamless", "legacy"):
+        raise ValueError(f"chunking must be 'seamless' or 'legacy', got {chunking!r}")
     audio = _as_batch(audio)
     batch, channels, original_length = audio.shape
     graphdef, state = nnx.split(model)
@@ -114,7 +121,10 @@ def compress(
     n = x.shape[-1]
 
     duration = n / sr
-    if win_duration is None or duration <= win_duration:
+    if chunking == "seamless":
+        codes = _encode_seamless(graphdef, state, model, x, win_duration, n_quantizers, chunk_batch, progress)
+        chunk_length, padding = codes.shape[-1], True
+    elif win_duration is None or duration <= win_duration:
         # Whole signal, padded convolutions (the original's unchunked path).
         codes = np.asarray(_encode_chunks(graphdef, state, jnp.asarray(x), n_quantizers, True))
         chunk_length, padding = codes.shape[-1], True
@@ -153,8 +163,15 @@ def compress(
     )
 
 
-def decompress(model: DAC, dac_file: DACFile, *, chunk_batch: int = 1, progress: bool = False) -> np.ndarray:
+def decompress(
+    model: DAC, dac_file: DACFile, *, win_duration: float | None = 5.0, chunk_batch: int = 1, progress: bool = False
+) -> np.ndarray:
     """Decode a :class:`DACFile` back to audio ``[B, C, original_length]`` at the file's sample rate.
+
+    Unchunked (padded) files, ours or the original's, are decoded seamlessly in windows of
+    ``win_duration`` seconds with context on both sides: equal to decoding the whole file at once, in
+    memory bounded by the window (``None``: all at once). Chunked files decode chunk by chunk, as the
+    original.
 
     For the 2,4,5,8 stride family the padded decoder yields 8 samples fewer than the encoder consumed;
     the missing tail (at most 8 samples, < 0.5 ms) is filled with zeros instead of failing as the
@@ -171,7 +188,7 @@ def decompress(model: DAC, dac_file: DACFile, *, chunk_batch: int = 1, progress:
     sr = model.sample_rate
 
     if dac_file.padding:
-        y = np.asarray(_decode_chunks(graphdef, state, jnp.asarray(codes), True))
+        y = _decode_seamless(graphdef, state, model, codes, win_duration, chunk_batch, progress)
     else:
         length = dac_file.chunk_length
         starts = list(range(0, frames, length))
@@ -198,3 +215,57 @@ def decompress(model: DAC, dac_file: DACFile, *, chunk_batch: int = 1, progress:
     if y.shape[-1] < dac_file.original_length:
         y = np.pad(y, ((0, 0), (0, 0), (0, dac_file.original_length - y.shape[-1])))
     return y.reshape(-1, dac_file.channels, dac_file.original_length)
+
+
+def _window_frames(model: DAC, win_duration: float | None, total: int) -> int:
+    if win_duration is None:
+        return total
+    if win_duration <= 0:
+        raise ValueError(f"win_duration must be positive, got {win_duration}")
+    return max(1, round(win_duration * model.sample_rate / model.hop_length))
+
+
+def _run_segments(fn, source: np.ndarray, scale: int, length: int, segments, chunk_batch: int, progress: bool, desc: str):
+    """Run ``fn`` on fixed-length slices ``source[..., start*scale : (start+length)*scale]`` in groups of
+    ``chunk_batch`` (the last group padded with repeats, so one compiled shape serves all) and yield
+    ``(segment, output rows)``."""
+    rows = source.shape[0]
+    groups = list(_groups(segments, chunk_batch))
+    for group in _progress(groups, len(groups), progress, desc):
+        padded = group + [group[-1]] * (chunk_batch - len(group))
+        batch = np.concatenate([source[..., seg.start * scale : (seg.start + length) * scale] for seg in padded])
+        out = np.asarray(fn(jnp.asarray(batch)))
+        for j, seg in enumerate(group):
+            yield seg, out[j * rows : (j + 1) * rows]
+
+
+def _encode_seamless(graphdef, state, model, x, win_duration, n_quantizers, chunk_batch, progress) -> np.ndarray:
+    """Codes of the whole padded signal ``x [N, 1, T]``, computed window by window (see
+    :func:`jaxdac.geometry.seamless_plan`): frames equal whole-signal ``encode`` up to float rounding."""
+    hop = model.hop_length
+    total = geometry.padded_input_length(model.config, x.shape[-1]) // hop
+    x = np.pad(x, ((0, 0), (0, 0), (0, total * hop - x.shape[-1])))
+    window = _window_frames(model, win_duration, total)
+    length, segments = geometry.seamless_plan(total, window, geometry.encoder_context(model.config))
+    fn = functools.partial(_encode_chunks, graphdef, state, n_quantizers=n_quantizers, padded=True)
+    codes = None
+    for seg, out in _run_segments(fn, x, hop, length, segments, chunk_batch, progress, "compress"):
+        if codes is None:
+            codes = np.empty((x.shape[0], out.shape[1], total), np.int32)
+        codes[..., seg.keep_start : seg.keep_stop] = out[..., seg.keep_start - seg.start : seg.keep_stop - seg.start]
+    return codes
+
+
+def _decode_seamless(graphdef, state, model, codes, win_duration, chunk_batch, progress) -> np.ndarray:
+    """Audio ``[N, T]`` of the whole padded code sequence, decoded window by window with context."""
+    hop = model.hop_length
+    total = codes.shape[-1]
+    out_length = geometry.decoded_length(model.config, total)
+    window = _window_frames(model, win_duration, total)
+    length, segments = geometry.seamless_plan(total, window, geometry.decoder_context(model.config))
+    fn = functools.partial(_decode_chunks, graphdef, state, padded=True)
+    y = np.empty((codes.shape[0], out_length), np.float32)
+    for seg, out in _run_segments(fn, codes, 1, length, segments, chunk_batch, progress, "decompress"):
+        a, b = seg.keep_start * hop, min(seg.keep_stop * hop, out_length)
+        y[:, a:b] = out[:, a - seg.start * hop : b - seg.start * hop]
+    return y
