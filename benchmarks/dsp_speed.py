@@ -155,20 +155,23 @@ def lfilter_k_weight(audio, sample_rate: int):
 
 
 def scan_k_weight(audio, sample_rate: int):
-    """K-weighting as a per-sample ``lax.associative_scan`` of the diagonal (modal) state recurrence."""
+    """K-weighting as a per-sample ``lax.associative_scan`` of the filter's state recurrence, diagonalized
+    (its cheapest form: each element is 4 complex gains and 4 complex states, not 4x4 matrices)."""
     import jax
     import jax.numpy as jnp
 
-    from jaxdac.dsp.loudness import _cascade_modal
+    from jaxdac.dsp.loudness import _balanced_cascade
 
-    poles, big_b, big_c, d = (np.asarray(v) for v in _cascade_modal(sample_rate))
-    pushed = audio[..., None].astype(jnp.complex64) * big_b.astype(np.complex64)  # [..., T, S]
+    big_a, big_b, big_c, d = _balanced_cascade(sample_rate)
+    poles, vectors = np.linalg.eig(big_a)
+    modal_b, modal_c = np.linalg.solve(vectors, big_b), big_c @ vectors
+    pushed = audio[..., None].astype(jnp.complex64) * modal_b.astype(np.complex64)  # [..., T, S]
     gains = jnp.broadcast_to(jnp.asarray(poles.astype(np.complex64)), pushed.shape)
     _, after = jax.lax.associative_scan(
         lambda p, q: (p[0] * q[0], q[0] * p[1] + q[1]), (gains, pushed), axis=audio.ndim - 1
     )
     before = jnp.concatenate([jnp.zeros_like(after[..., :1, :]), after[..., :-1, :]], axis=-2)
-    return (before @ big_c.astype(np.complex64)).real + np.float32(d) * audio
+    return (before @ modal_c.astype(np.complex64)).real + np.float32(d) * audio
 
 
 def filter_design_table(audio: np.ndarray, repeats: int) -> list[str]:
@@ -180,13 +183,15 @@ def filter_design_table(audio: np.ndarray, repeats: int) -> list[str]:
     from jaxdac.dsp.loudness import gated_loudness, k_weight
 
     minute = jnp.asarray(audio[..., : 60 * SAMPLE_RATE])
+    at_rate = functools.partial
     variants = {
-        "chunked exact IIR (kept: Toeplitz chunks + modal state scan)": functools.partial(k_weight, sample_rate=SAMPLE_RATE),
-        "per-sample lax.scan of the biquads (exact IIR, = lfilter)": jax.jit(functools.partial(lfilter_k_weight, sample_rate=SAMPLE_RATE)),
-        "per-sample associative_scan (exact IIR)": jax.jit(functools.partial(scan_k_weight, sample_rate=SAMPLE_RATE)),
-        "FIR 512 taps (audiotools' GPU path), FFT convolution": jax.jit(functools.partial(fir_k_weight, sample_rate=SAMPLE_RATE, taps=512)),
-        "FIR 2048 taps, FFT convolution": jax.jit(functools.partial(fir_k_weight, sample_rate=SAMPLE_RATE, taps=2048)),
+        "chunked exact IIR (kept: Toeplitz chunks, group scan of the state)": at_rate(k_weight, sample_rate=SAMPLE_RATE),
+        "per-sample lax.scan of the biquads (exact IIR, = lfilter)": at_rate(lfilter_k_weight, sample_rate=SAMPLE_RATE),
+        "per-sample associative_scan (exact IIR)": at_rate(scan_k_weight, sample_rate=SAMPLE_RATE),
+        "FIR 512 taps (audiotools' GPU path), FFT convolution": at_rate(fir_k_weight, sample_rate=SAMPLE_RATE, taps=512),
+        "FIR 2048 taps, FFT convolution": at_rate(fir_k_weight, sample_rate=SAMPLE_RATE, taps=2048),
     }
+    variants = {name: jax.jit(fn) for name, fn in variants.items()}
     exact = float(gated_loudness(k_weight(minute, SAMPLE_RATE), SAMPLE_RATE)[0])
     rows = [
         "| K-weighting in JAX (1 min stereo 44.1 kHz) | time (s) | first call incl. compile (s) | loudness error (LU) |",
@@ -233,7 +238,11 @@ def main() -> None:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     first, ours, value = best_of(lambda: float(loudness(x, SAMPLE_RATE)[0]), args.repeats)
-    for name, label in (("loudness_audiotools", "audiotools `AudioSignal.loudness`"), ("loudness_pyloudnorm", "pyloudnorm `Meter.integrated_loudness`")):
+    originals = {
+        "loudness_audiotools": "audiotools `AudioSignal.loudness`",
+        "loudness_pyloudnorm": "pyloudnorm `Meter.integrated_loudness`",
+    }
+    for name, label in originals.items():
         seconds = ref_times[name]
         rows.append(
             f"| loudness | {label} | {seconds:.2f} | {ours:.2f} | {first:.2f} | {seconds / ours:.1f}x "
@@ -253,10 +262,11 @@ def main() -> None:
     header = [
         "# jaxdac.dsp speed against the original",
         "",
-        f"`{' '.join(['.venv/bin/python', 'benchmarks/dsp_speed.py', *sys.argv[1:]])}` on {os.cpu_count()} CPU cores "
-        f"({platform.processor() or platform.machine()}); jax {jax.__version__} ({jax.default_backend()}), "
-        f"original: torch {ref_versions['torch']}, audiotools {ref_versions['descript-audiotools']}, "
-        f"julius {ref_versions['julius']}, pyloudnorm {ref_versions['pyloudnorm']}. Best of {args.repeats} runs after a warm-up; "
+        f"`{' '.join(['.venv/bin/python', 'benchmarks/dsp_speed.py', *sys.argv[1:]])}` "
+        f"on {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}); "
+        f"jax {jax.__version__} ({jax.default_backend()}), original: torch {ref_versions['torch']}, "
+        f"audiotools {ref_versions['descript-audiotools']}, julius {ref_versions['julius']}, "
+        f"pyloudnorm {ref_versions['pyloudnorm']}. Best of {args.repeats} runs after a warm-up; "
         "speed-up = original / jaxdac (steady state). The original's loudness filter runs through scipy's "
         "`lfilter` (the reference environment's torchaudio patch, see ../shared/reference/install.sh).",
         "",

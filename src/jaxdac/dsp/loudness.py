@@ -18,26 +18,29 @@ by chunks of ``_CHUNK`` samples:
 * inside a chunk, the response to the chunk's own input is a [chunk, chunk] lower-triangular Toeplitz
   matmul with the filter's impulse response (exact: an IIR's zero-state response over ``n`` samples only
   needs the first ``n`` taps of its impulse response);
-* the filter state carried from chunk to chunk obeys ``s[c+1] = A^chunk s[c] + u[c]`` (``u[c]`` is the
-  state the chunk's input alone leaves behind). In the filter's eigenbasis ``A^chunk`` is diagonal, so
-  the recurrence is elementwise: inside groups of 64 chunks it is one small matmul with the powers of
-  ``A^chunk``, and a ``lax.scan`` over groups (T / 8192 steps) carries the state between groups;
+* the filter state carried from chunk to chunk obeys ``s[c+1] = P s[c] + u[c]`` with ``P = A^chunk``
+  (``u[c]`` is the state the chunk's input alone leaves behind). Inside groups of 64 chunks this is one
+  small contraction with precomputed powers of ``P``; a ``lax.scan`` over groups (T / 8192 steps)
+  carries the state from group to group;
 * the carried state's contribution to each output sample is one more small matmul.
 
 This is the exact IIR filter, so it agrees with audiotools' float32 ``lfilter`` to float32 rounding at
 any rate and length (about 1e-5 LU of loudness). ``benchmarks/dsp_speed.py`` compares it (second table)
-with the alternatives on one minute of stereo 44.1 kHz audio:
+with the alternatives on one minute of stereo 44.1 kHz audio; when this was written, on 2 CPU cores, the
+chunked filter took 0.04 s and:
 
-* a per-sample ``lax.scan`` of the two biquads (a direct port of ``lfilter``) is also exact but about
-  2x slower on CPU, and its T sequential steps leave parallel hardware idle;
-* a per-sample ``lax.associative_scan`` of the modal recurrence is exact and parallel, but works on
-  arrays several times the signal's size: about 6x slower, and slow to compile;
+* a per-sample ``lax.scan`` of the two biquads (a direct port of ``lfilter``), also exact, took 0.10 s,
+  and its T sequential steps leave parallel hardware idle;
+* a per-sample ``lax.associative_scan`` of the modal recurrence, exact and parallel but working on
+  arrays several times the signal's size, took 0.40 s and 2.6 s to compile;
 * an FIR approximation by the truncated impulse response, which audiotools uses on GPU with 512 taps,
-  is off by ~0.01 LU at 44.1 kHz (the 38 Hz high pass rings for thousands of samples), needs ~2048
-  taps for 1e-5 LU, and is then an FFT convolution about 5x slower than the chunked filter.
+  is off by 0.008 LU at 44.1 kHz (the 38 Hz high pass rings for thousands of samples) and needs 2048
+  taps for 1e-5 LU, as an FFT convolution taking 0.30 s.
 
-So the chunked exact filter is kept. Its matmuls ask for full float32 precision, so that accelerators
-that would default to reduced-precision float32 matmuls keep the 1e-5 LU agreement.
+So the chunked exact filter is kept. Its state-space basis is a balanced realization (see
+``_balanced_cascade``), which keeps float32 rounding at ~1e-7 of the signal at any sample rate, and its
+matmuls ask for full float32 precision, so that accelerators that would default to reduced-precision
+float32 matmuls keep the 1e-5 LU agreement.
 """
 
 from __future__ import annotations
@@ -111,56 +114,72 @@ def _biquad_state_space(b: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.nd
     return big_a, big_b, big_c, float(b[0])
 
 
-def _cascade_modal(sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """The K-weighting cascade as a diagonal (modal) complex state-space filter ``(poles, B, C, D)``.
+def _balanced_cascade(sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The K-weighting cascade as one 4-state filter ``(A, B, C, D)`` in a balanced basis (float64).
 
-    Feeding biquad 1 into biquad 2 gives a block-triangular 4x4 system. Diagonalizing it matters in
-    float32: the 38 Hz high pass has poles at |p| = 0.9946, and in a companion-style basis the chunk
-    transition A^chunk has entries in the thousands whose float32 rounding pushes its eigenvalues
-    outside the unit circle. In the eigenbasis the transition is just ``poles ** chunk``, all below 1.
+    Feeding biquad 1 into biquad 2 gives a block-triangular 4x4 system. Its basis matters once the
+    chunk matrices are rounded to float32: the 38 Hz high pass has a (numerically) double pole near
+    z = 0.995, so in the direct-form basis the state holds large, nearly cancelling terms (1e-4 relative
+    error at 44.1 kHz, 1e-3 at 192 kHz) and in the eigenbasis the two eigenvectors are nearly parallel
+    at some rates (1e-3 at 81378 Hz). A balanced realization, whose controllability and observability
+    Gramians are equal and diagonal, keeps every state as easy to reach as to observe, which is what
+    bounds the effect of rounding: it matches a float64 lfilter to ~1.3e-7 at every rate from 8 to 192 kHz.
     """
     (a1, b1, c1, d1), (a2, b2, c2, d2) = (_biquad_state_space(b, a) for b, a in k_weighting_biquads(sample_rate))
     big_a = np.block([[a1, np.zeros((2, 2))], [np.outer(b2, c1), a2]])
     big_b = np.concatenate([b1, b2 * d1])
     big_c = np.concatenate([d2 * c1, c2])
-    poles, vectors = np.linalg.eig(big_a)
-    return poles, np.linalg.solve(vectors, big_b), big_c @ vectors, d1 * d2
+    # Gramians from the discrete Lyapunov equations W = A W A' + B B' and W = A' W A + C' C (vectorized).
+    eye = np.eye(big_a.size)
+    reach = np.linalg.solve(eye - np.kron(big_a, big_a), np.outer(big_b, big_b).ravel()).reshape(big_a.shape)
+    seen = np.linalg.solve(eye - np.kron(big_a.T, big_a.T), np.outer(big_c, big_c).ravel()).reshape(big_a.shape)
+    # Square-root balancing: with W_c = Lc Lc', W_o = Lo Lo' and Lo' Lc = U diag(h) V', the basis change
+    # T = Lc V h^-1/2 (inverse h^-1/2 U' Lo') makes both Gramians diag(h), the Hankel singular values.
+    lc = np.linalg.cholesky((reach + reach.T) / 2)
+    lo = np.linalg.cholesky((seen + seen.T) / 2)
+    u, hankel, vt = np.linalg.svd(lo.T @ lc)
+    to_balanced = (u.T @ lo.T) / np.sqrt(hankel)[:, None]
+    from_balanced = lc @ vt.T / np.sqrt(hankel)
+    return to_balanced @ big_a @ from_balanced, to_balanced @ big_b, big_c @ from_balanced, d1 * d2
 
 
 @functools.lru_cache(maxsize=None)
 def _chunk_operators(sample_rate: int, chunk: int, group: int) -> tuple[np.ndarray, ...]:
-    """Constant matrices that run the K-weighting cascade by chunks (see the module docstring).
+    """Constant float32 matrices that run the K-weighting cascade by chunks (see the module docstring).
 
-    The big matmuls are real: the modal state (S complex numbers) enters and leaves them as its real
-    and imaginary parts side by side (XLA's complex matmuls on CPU are several times slower). Returns
+    With the balanced filter ``(A, B, C, D)`` of S states and ``P = A^chunk``, returns
 
-    * ``forward [chunk, chunk + 2S]`` (float32): a chunk's input -> its zero-state output (a Toeplitz
-      matrix of the impulse response) next to the state that input leaves behind (re | im);
-    * ``from_state [2S, chunk]`` (float32): state at a chunk's start (re | im) -> its contribution to
-      each output sample (the real part of ``C poles ** n s``);
-    * ``within [S, group, group]`` (complex64): ``poles ** (i - j)`` for ``i >= j``, which sums the
-      states left by chunks ``j <= i`` of a group into the state after chunk ``i``;
-    * ``rise [group, S]`` (complex64): ``poles ** (chunk * (i + 1))``, how a group's starting state
-      has decayed after its chunk ``i``; its last row carries that state across the whole group.
+    * ``forward [chunk, chunk + S]``: a chunk's input -> its zero-state output (a Toeplitz matrix of the
+      impulse response) next to the state that input alone leaves behind (rows ``A^(chunk-1-k) B``);
+    * ``from_state [S, chunk]``: state at a chunk's start -> its contribution ``C A^n s`` to output n;
+    * ``within [group, group, S, S]``: ``P^(i-j)`` for ``i >= j`` (else 0), which sums the states left by
+      chunks ``j <= i`` of a group into the state after chunk ``i``;
+    * ``rise [group, S, S]``: ``P^(i+1)``, how a group's starting state has evolved after its chunk ``i``;
+      the last one carries that state across the whole group.
+
+    Every power is computed in float64 and rounded once, so nothing accumulates rounding.
     """
-    poles, big_b, big_c, d = _cascade_modal(sample_rate)
-    n = np.arange(chunk)
-    powers = poles[None, :] ** n[:, None]  # [chunk, S]: poles ** n
-    # Impulse response h[0] = D, h[n] = C diag(poles ** (n - 1)) B; real up to rounding.
-    impulse = np.concatenate([[d], ((big_c * big_b)[None, :] * powers[:-1]).sum(-1).real])
-    lag = n[None, :] - n[:, None]  # [k, n]: input k, output n
+    big_a, big_b, big_c, d = _balanced_cascade(sample_rate)
+    n_states = big_a.shape[0]
+    powers = np.empty((chunk + 1, n_states, n_states))  # A^0 .. A^chunk
+    powers[0] = np.eye(n_states)
+    for i in range(chunk):
+        powers[i + 1] = big_a @ powers[i]
+    # Impulse response h[0] = D, h[n] = C A^(n-1) B.
+    impulse = np.concatenate([[d], np.einsum("i,nij,j->n", big_c, powers[: chunk - 1], big_b)])
+    lag = np.arange(chunk)[None, :] - np.arange(chunk)[:, None]  # [k, n]: input k, output n
     toeplitz = np.where(lag >= 0, impulse[np.clip(lag, 0, None)], 0.0)
-    to_state = powers[::-1] * big_b[None, :]  # row k: poles ** (chunk - 1 - k) * B
-    from_state = (powers * big_c[None, :]).T  # [S, chunk]: C poles ** n; Re(s w) = s.re w.re - s.im w.im
-    decay = poles**chunk  # the state's own evolution over one chunk
+    to_state = np.einsum("kij,j->ki", powers[chunk - 1 :: -1][:chunk], big_b)  # [chunk, S]
+    from_state = np.einsum("i,nij->jn", big_c, powers[:chunk])  # [S, chunk]
+    carry = np.empty((group + 1, n_states, n_states))  # P^0 .. P^group
+    carry[0] = np.eye(n_states)
+    for i in range(group):
+        carry[i + 1] = powers[chunk] @ carry[i]
     steps = np.arange(group)[:, None] - np.arange(group)[None, :]  # [i, j]: chunks from j to i
-    within = np.where(steps >= 0, decay[:, None, None] ** np.maximum(steps, 0), 0.0)
-    rise = decay[None, :] ** np.arange(1, group + 1)[:, None]
-    return (
-        np.concatenate([toeplitz, to_state.real, to_state.imag], axis=1).astype(np.float32),
-        np.concatenate([from_state.real, -from_state.imag]).astype(np.float32),
-        within.astype(np.complex64),
-        rise.astype(np.complex64),
+    within = np.where((steps >= 0)[..., None, None], carry[np.maximum(steps, 0)], 0.0)
+    return tuple(
+        m.astype(np.float32)
+        for m in (np.concatenate([toeplitz, to_state], axis=1), from_state, within, carry[1:])
     )
 
 
@@ -172,33 +191,30 @@ def k_weight(audio: jax.Array, sample_rate: int) -> jax.Array:
 
 
 def _k_weight_padded(x: jax.Array, sample_rate: int, min_length: int) -> jax.Array:
-    """K-weighting of ``x [N, T]`` followed by zeros: ``[N, P]`` with ``P >= min_length`` a whole number
-    of chunk groups. Past ``T`` the output is the filter's ringing; callers slice or mask it."""
+    """K-weighting of ``x [N, T]`` extended with zeros: ``[N, P]``, ``P >= min_length`` a whole number of
+    chunk groups. Past ``T`` the output is the filter's ringing; callers slice or mask it."""
     forward, from_state, within, rise = map(jnp.asarray, _chunk_operators(sample_rate, _CHUNK, _GROUP))
-    n_states = rise.shape[1]
     length = x.shape[-1]
     n_groups = -(-max(length, min_length) // (_CHUNK * _GROUP))
     x = jnp.pad(x, ((0, 0), (0, n_groups * _GROUP * _CHUNK - length)))
     x = x.reshape(-1, n_groups * _GROUP, _CHUNK)  # [N, K, chunk]
-    out = jnp.matmul(x, forward, precision=_EXACT)  # [N, K, chunk + 2S]
-    zero_state, pushed = out[..., :_CHUNK], out[..., _CHUNK:]
-    pushed = pushed[..., :n_states] + 1j * pushed[..., n_states:]  # [N, K, S]: state left by each chunk
+    out = jnp.matmul(x, forward, precision=_EXACT)  # [N, K, chunk + S]
+    zero_state = out[..., :_CHUNK]  # [N, K, chunk]
+    pushed = out[..., _CHUNK:].reshape(x.shape[0], n_groups, _GROUP, -1)  # [N, G, group, S]
 
-    # The state after chunk c is s[c] = poles**chunk * s[c-1] + pushed[c], elementwise in the modal
-    # basis. Within each group of chunks, from a zero start, that is one small matmul; a short scan
-    # over groups then carries each group's final state into the next, where it decays by `rise`.
-    local = jnp.einsum(
-        "sij,ngjs->ngis", within, pushed.reshape(-1, n_groups, _GROUP, n_states), precision=_EXACT
-    )  # [N, G, group, S]
+    # The state after chunk c is s[c] = P s[c-1] + pushed[c]. Within each group of chunks, from a zero
+    # start, that is one small contraction with the powers of P; a short scan over groups then carries
+    # each group's final state into the next, through which it evolves by `rise`.
+    local = jnp.einsum("ijab,ngjb->ngia", within, pushed, precision=_EXACT)  # [N, G, group, S]
 
-    def carry_over(state, local_end):  # state before a group -> state before the next
-        return rise[-1] * state + local_end, state
+    def carry_over(state, local_end):  # [N, S]: state before a group -> state before the next
+        return jnp.matmul(state, rise[-1].T, precision=_EXACT) + local_end, state
 
     _, starts = jax.lax.scan(carry_over, jnp.zeros_like(local[:, 0, 0]), jnp.moveaxis(local[:, :, -1], 1, 0))
-    after = local + jnp.moveaxis(starts, 0, 1)[:, :, None, :] * rise  # [N, G, group, S]
-    after = after.reshape(-1, n_groups * _GROUP, n_states)
+    after = local + jnp.einsum("iab,gnb->ngia", rise, starts, precision=_EXACT)  # [N, G, group, S]
+    after = after.reshape(x.shape[0], n_groups * _GROUP, -1)
     before = jnp.concatenate([jnp.zeros_like(after[:, :1]), after[:, :-1]], axis=1)  # state at chunk start
-    y = zero_state + jnp.matmul(jnp.concatenate([before.real, before.imag], axis=-1), from_state, precision=_EXACT)
+    y = zero_state + jnp.matmul(before, from_state, precision=_EXACT)  # [N, K, chunk]
     return y.reshape(-1, n_groups * _GROUP * _CHUNK)
 
 

@@ -79,7 +79,8 @@ def stft(
 
     ``frames`` is ``1 + (T + 2 * (window_length // 2) - window_length) // hop`` without ``match_stride``
     and ``ceil(T / hop)`` with it. ``padding`` is the mode of the ``match_stride`` padding (audiotools'
-    ``padding_type``: "reflect", "constant", "replicate", "circular"); the centering padding is always reflect, as in ``torch.stft``.
+    ``padding_type``: "reflect", "constant", "replicate", "circular"); the centering padding is always
+    reflect, as in ``torch.stft``.
     """
     hop_length = window_length // 4 if hop_length is None else hop_length
     audio = jnp.asarray(audio, jnp.float32)
@@ -115,9 +116,9 @@ def istft(
     and to ``hop * frames`` with it; pass the original length to get the signal back exactly.
 
     Each sample is divided by the summed squared windows of the frames that cover it. With
-    ``match_stride`` that sum leaves out the four frames :func:`stft` dropped, so the first and last
-    ``3 * window_length / 8`` samples are reconstructed too; audiotools' ``istft`` zero-fills those
-    frames but still divides by the full sum, and so attenuates those edge samples.
+    ``match_stride`` that sum leaves out the four frames :func:`stft` dropped, so the samples near the
+    ends are reconstructed too; audiotools' ``istft`` zero-fills those frames but still divides by the
+    full sum, and so attenuates up to ``3 * window_length / 8`` samples at each end.
     """
     hop_length = window_length // 4 if hop_length is None else hop_length
     n_frames = spec.shape[-1]
