@@ -290,7 +290,7 @@ def main() -> None:
         "speed-up = original / jaxdac (steady state). The original's loudness filter runs through scipy's "
         "`lfilter` (the reference environment's torchaudio patch, see ../shared/reference/install.sh). "
         f"1-minute load average {load_before:.1f} before the run and {os.getloadavg()[0]:.1f} after "
-        "(other processes were sharing the cores when it is above the core count).",
+        "(above the core count, other processes were competing for the cores).",
         "",
     ]
     text = "\n".join(header + rows + ["", *design, ""])

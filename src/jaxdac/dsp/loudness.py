@@ -26,16 +26,16 @@ by chunks of ``_CHUNK`` samples:
 
 This is the exact IIR filter, so it agrees with audiotools' float32 ``lfilter`` to float32 rounding at
 any rate and length (about 1e-5 LU of loudness). ``benchmarks/dsp_speed.py`` compares it (second table)
-with the alternatives on one minute of stereo 44.1 kHz audio. On 2 CPU cores the chunked filter takes
-about 0.05 s, while:
+with the alternatives on one minute of stereo 44.1 kHz audio. On 2 shared CPU cores the chunked filter
+took 0.04-0.08 s over several runs, while:
 
-* a per-sample ``lax.scan`` of the two biquads (a direct port of ``lfilter``), also exact, takes about
-  0.1 s, and its T sequential steps leave parallel hardware idle;
+* a per-sample ``lax.scan`` of the two biquads (a direct port of ``lfilter``), also exact, took 0.10 s,
+  and its T sequential steps leave parallel hardware idle;
 * a per-sample ``lax.associative_scan`` of the diagonalized recurrence, exact and parallel but working
-  on arrays several times the signal's size, takes about 0.4 s and several seconds to compile;
+  on arrays several times the signal's size, took 0.4 s and 2.5-4.5 s to compile;
 * an FIR approximation by the truncated impulse response, which audiotools uses on GPU with 512 taps,
   is off by 0.008 LU at 44.1 kHz (the 38 Hz high pass rings for thousands of samples) and needs 2048
-  taps for 1e-5 LU, as an FFT convolution taking about 0.25 s.
+  taps for 1e-5 LU, as an FFT convolution taking 0.25-0.3 s.
 
 So the chunked exact filter is kept. Its state-space basis is a balanced realization (see
 ``_balanced_cascade``), which keeps float32 rounding at ~1e-7 of the signal at any sample rate, and its
