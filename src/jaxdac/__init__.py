@@ -10,6 +10,7 @@ from jaxdac.inference import compress, decompress
 from jaxdac.io.dacfile import DACFile, DACFileError, read_dac_file, write_dac_file
 from jaxdac.nn.codec import DAC, EncodeOutput, ForwardOutput
 from jaxdac.nn.quantize import CodeLookup
+from jaxdac.streaming import StreamingDecoder, StreamingEncoder
 from jaxdac.weights.convert import ConversionError
 from jaxdac.weights.load import load_model
 from jaxdac.weights.pretrained import download
@@ -31,6 +32,8 @@ __all__ = [
     "ConversionError",
     "EncodeOutput",
     "ForwardOutput",
+    "StreamingDecoder",
+    "StreamingEncoder",
     "get_config",
     "load_model",
 ]
