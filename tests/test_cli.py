@@ -60,7 +60,7 @@ def test_round_trip_keeps_rate_channels_and_length(tmp_path, capsys, weights):
     assert out.split() == [str(tmp_path / "codes" / "song.dac")]  # a file input goes directly into DIR
     dac_file = read_dac_file(tmp_path / "codes" / "song.dac")
     assert (dac_file.sample_rate, dac_file.channels, dac_file.original_length) == (48000, 2, 62400)
-    assert dac_file.n_codebooks == 4 and not dac_file.padding
+    assert dac_file.n_codebooks == 4 and dac_file.padding  # seamless: an ordinary unchunked file
 
     rc, out, err = run(capsys, "decode", tmp_path / "codes" / "song.dac", "-o", tmp_path / "audio", "--weights", weights)
     assert rc == 0, err
@@ -97,6 +97,23 @@ def test_folders_are_searched_recursively_and_mirrored(tmp_path, capsys, weights
     assert (info.format, info.subtype, info.samplerate, info.frames) == ("FLAC", "PCM_24", 22050, source.frames)
 
 
+def test_chunking_seamless_codes_do_not_depend_on_the_window_legacy_ones_do(tmp_path, capsys, weights):
+    sf.write(tmp_path / "x.wav", noise(1.6, 44100, 1), 44100)
+    files = {}
+    for chunking, win in (("seamless", "0.5"), ("seamless", "1.0"), ("legacy", "0.5"), ("legacy", "1.0")):
+        out = tmp_path / f"{chunking}{win}"
+        rc, _, err = run(capsys, "encode", tmp_path / "x.wav", "-o", out, "--weights", weights, "--win-duration", win,
+                         "--chunking", chunking)
+        assert rc == 0, err
+        files[chunking, win] = read_dac_file(out / "x.dac")
+        rc, _, err = run(capsys, "decode", out / "x.dac", "-o", out, "--weights", weights, "--win-duration", win)
+        assert rc == 0, err
+        assert sf.info(str(out / "x.wav")).frames == 70560
+    np.testing.assert_array_equal(files["seamless", "0.5"].codes, files["seamless", "1.0"].codes)
+    assert files["seamless", "0.5"].padding and not files["legacy", "0.5"].padding
+    assert files["legacy", "0.5"].chunk_length != files["legacy", "1.0"].chunk_length
+
+
 def test_n_quantizers_keeps_that_many_codebooks(tmp_path, capsys, weights):
     sf.write(tmp_path / "x.wav", noise(1.0, 44100, 1), 44100)
     rc, _, err = run(capsys, "encode", tmp_path / "x.wav", "-o", tmp_path, "--weights", weights, "--win-duration", WIN,
@@ -125,8 +142,10 @@ def test_chunk_batch_gives_the_same_files(tmp_path, capsys, weights):
 def test_info_describes_the_file(tmp_path, capsys, weights):
     sf.write(tmp_path / "long.wav", noise(1.5, 48000, 2), 48000)
     sf.write(tmp_path / "short.wav", noise(0.3, 44100, 1), 44100)
-    rc, _, err = run(capsys, "encode", tmp_path / "long.wav", tmp_path / "short.wav", "-o", tmp_path / "codes",
-                     "--weights", weights, "--win-duration", WIN)
+    rc, _, err = run(capsys, "encode", tmp_path / "long.wav", "-o", tmp_path / "codes", "--weights", weights,
+                     "--win-duration", WIN, "--chunking", "legacy")
+    assert rc == 0, err
+    rc, _, err = run(capsys, "encode", tmp_path / "short.wav", "-o", tmp_path / "codes", "--weights", weights)
     assert rc == 0, err
     rc, out, err = run(capsys, "info", tmp_path / "codes" / "long.dac", tmp_path / "codes" / "short.dac")
     assert rc == 0 and err == ""
@@ -195,7 +214,8 @@ def _error_cases(root: Path, weights: Path):
         ("output dir is a file", enc(inputs / "good.wav", "-o", root / "a_file" / "sub"), "is not a directory"),
         ("two inputs one output", enc(inputs / "good.wav", inputs / "good.wav", "-o", out), "would both be written"),
         ("too many quantizers", enc(inputs / "good.wav", "-o", out, "--n-quantizers", 5), "only 4 codebooks"),
-        ("window too short", enc(inputs / "good.wav", "-o", out, "--win-duration", 0.2), "shorter than this model"),
+        ("window too short", enc(inputs / "good.wav", "-o", out, "--win-duration", 0.2, "--chunking", "legacy"),
+         "shorter than this model"),
         ("bad option", enc(inputs / "good.wav", "-o", out, "--chunk-batch", 0), "must be positive"),
         ("corrupt DAC file", dec(good_dac, inputs / "corrupt.dac", "-o", out), "not a valid DAC file"),
         ("truncated DAC file", dec(good_dac, inputs / "truncated.dac", "-o", out), "not a valid DAC file"),

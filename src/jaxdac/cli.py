@@ -67,6 +67,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder (created if missing)")
     _add_model_options(p)
+    p.add_argument("--win-duration", type=_positive(float), default=5.0, metavar="SECONDS",
+                   help="audio is coded in windows of this many seconds, which bounds memory (default 5.0)")
     p.add_argument("--chunk-batch", type=_positive(int), default=1, metavar="N",
                    help="windows coded per compiled call: same result, more memory, often faster (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -165,8 +167,10 @@ def enable_compilation_cache() -> Path | None:
         path = default_cache_dir() / "xla"
     try:
         path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
     except OSError:
-        return None  # only an optimisation: run without it
+        return None  # only an optimisation: run without it rather than warn on every write
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # -1: no size limit
@@ -209,7 +213,7 @@ def cmd_encode(args) -> int:
     if args.n_quantizers is not None and args.n_quantizers > model.n_codebooks:
         raise UserError(f"--n-quantizers {args.n_quantizers}: the model has only {model.n_codebooks} codebooks")
     _, hop = geometry.chunk_plan(model.config, model.sample_rate, args.win_duration)
-    if hop <= 0:
+    if args.chunking == "legacy" and hop <= 0:
         shortest = (2 * model.delay + model.hop_length) / model.sample_rate
         raise UserError(f"--win-duration {args.win_duration} is shorter than this model's context; use at least {shortest:.2f}")
 
@@ -217,7 +221,7 @@ def cmd_encode(args) -> int:
         audio, sample_rate = read_audio(job.source)
         dac_file = compress(
             model, audio[None], sample_rate, win_duration=args.win_duration, n_quantizers=args.n_quantizers,
-            chunk_batch=args.chunk_batch, progress=_interactive(),
+            chunking=args.chunking, chunk_batch=args.chunk_batch, progress=_interactive(),
         )
         del audio
         job.target.parent.mkdir(parents=True, exist_ok=True)
@@ -249,7 +253,8 @@ def cmd_decode(args) -> int:
 
     for job in _progress(jobs, "decode"):
         dac_file = read_dac_file(job.source)
-        audio = decompress(model, dac_file, chunk_batch=args.chunk_batch, progress=_interactive())
+        audio = decompress(model, dac_file, win_duration=args.win_duration, chunk_batch=args.chunk_batch,
+                           progress=_interactive())
         job.target.parent.mkdir(parents=True, exist_ok=True)
         _done(write_audio(job.target, audio[0], dac_file.sample_rate, format=fmt, subtype=subtype,
                           overwrite=args.overwrite))
@@ -286,8 +291,8 @@ def describe(dac_file, codebook_size: int = 1024) -> list[tuple[str, str]]:
         ("codebooks", str(dac_file.n_codebooks)),
         ("frames", f"{dac_file.frames} per channel"),
         ("chunk length", f"{dac_file.chunk_length} frames"),
-        ("padding", "no: chunked, windows coded with unpadded convolutions" if chunked
-         else "yes: unchunked, the whole signal coded with padded convolutions"),
+        ("padding", "no: chunked, windows coded separately with unpadded convolutions" if chunked
+         else "yes: unchunked, codes of the whole signal with padded convolutions"),
         ("bitrate", bitrate),
     ]
     return lines
@@ -343,8 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.add_argument("--n-quantizers", type=_positive(int), metavar="N",
                    help="keep the first N codebooks (lower bitrate); default all")
-    p.add_argument("--win-duration", type=_positive(float), default=5.0, metavar="SECONDS",
-                   help="window length: audio is coded in windows of this many seconds (default 5.0)")
+    p.add_argument("--chunking", choices=("seamless", "legacy"), default="seamless",
+                   help="seamless (default): windows read enough context that the codes equal coding the whole "
+                   "file at once, stored as an ordinary unchunked DAC file; legacy: the original's overlapping "
+                   "windows (codes depend on the window), as the original's chunked files")
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser(
