@@ -78,3 +78,29 @@ def compare(ours: dict, reference: dict, atol: float = ATOL) -> dict[str, float]
             assert err <= tol, f"{key}: max abs error {err:.3g} > {tol:.3g}"
             worst[key] = err
     return worst
+
+
+def code_ties(model: DAC, x: np.ndarray, ours: np.ndarray, reference: np.ndarray) -> list[tuple[int, int, int, float]]:
+    """Where two code arrays ``[N, n_q, F]`` for the model input ``x [N, 1, T]`` differ: for each
+    differing (row, frame), the first differing codebook and how close a call it was, as
+    ``(row, frame, codebook, relative distance gap between the two candidates)``.
+
+    The residual chain is followed with our codes up to the first difference; later codebooks of that
+    frame quantise a different residual and differ as a consequence, so they are not counted.
+    """
+    from jaxdac.nn.quantize import l2_normalize
+
+    latent = np.asarray(model.encode_latent(model.preprocess(jnp.asarray(x)).transpose(0, 2, 1)))
+    ties = []
+    for row, frame in sorted({(int(r), int(f)) for r, _, f in np.argwhere(ours != reference)}):
+        residual = jnp.asarray(latent[row : row + 1, frame : frame + 1])
+        for k, quantizer in enumerate(model.quantizer.quantizers[: ours.shape[1]]):
+            a, b = int(ours[row, k, frame]), int(reference[row, k, frame])
+            if a != b:
+                e = l2_normalize(quantizer.in_proj(residual))[0, 0]
+                c = l2_normalize(quantizer.codebook.weight[...])
+                dist = np.asarray(jnp.sum(e**2) - 2 * c @ e + jnp.sum(c**2, axis=-1))
+                ties.append((row, frame, k, float(abs(dist[a] - dist[b]) / max(dist[a], dist[b], 1e-12))))
+                break
+            residual = residual - quantizer.out_proj(quantizer.embed(jnp.asarray([[a]])))
+    return ties

@@ -26,6 +26,7 @@ from flax import nnx
 from jaxdac import geometry
 from jaxdac.io.dacfile import DACFile
 from jaxdac.nn.codec import DAC
+from jaxdac.nn.layers import Snake, fold_weight_norm
 
 # Loudness is clamped at -70 LUFS (silence), and gains use exp(dB * ln(10) / 20) as the original does.
 GAIN_FACTOR = math.log(10) / 20
@@ -34,20 +35,61 @@ GAIN_FACTOR = math.log(10) / 20
 TRACES: collections.Counter = collections.Counter()
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "n_quantizers", "padded"))
-def _encode_chunks(graphdef, state, audio, n_quantizers, padded):  # [N, 1, W] -> [N, n_q, F] int32
+# The chunk functions run on prepared parameters: weight norm folded into every kernel once
+# (nn.layers.fold_weight_norm) instead of on every chunk and, for dtype="bfloat16", the encoder and decoder
+# cast down (the quantizer stays float32, so the codebook search does not see bfloat16 rounding). The last
+# few prepared states are kept, keyed on the identity of the parameter arrays (held, so ids stay unique).
+_PREPARED: collections.OrderedDict = collections.OrderedDict()
+_PREPARED_SLOTS = 2
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "dtype"))
+def _prepare_state(graphdef, state, dtype):
+    model = nnx.merge(graphdef, state)
+    low = None if dtype == "float32" else jnp.dtype(dtype)
+    fold_weight_norm(model.encoder, low)
+    fold_weight_norm(model.quantizer)
+    fold_weight_norm(model.decoder, low)
+    if low is not None:
+        for _, snake in nnx.iter_graph(model):
+            if isinstance(snake, Snake):
+                snake.alpha.set_value(snake.alpha[...].astype(low))
+    return nnx.split(model)[1]
+
+
+def _chunk_state(graphdef, state, dtype: str = "float32"):
+    leaves = jax.tree.leaves(state)
+    key = (graphdef, dtype, tuple(map(id, leaves)))
+    if key not in _PREPARED:
+        _PREPARED[key] = (leaves, _prepare_state(graphdef, state, dtype))
+        while len(_PREPARED) > _PREPARED_SLOTS:
+            _PREPARED.popitem(last=False)
+    return _PREPARED[key][1]
+
+
+def _encode_chunks(graphdef, state, audio, n_quantizers, padded, dtype: str = "float32"):  # [N, 1, W] -> [N, n_q, F]
+    return _encode_chunks_prepared(graphdef, _chunk_state(graphdef, state, dtype), audio, n_quantizers, padded, dtype)
+
+
+def _decode_chunks(graphdef, state, codes, padded, dtype: str = "float32"):  # [N, n_q, F] -> [N, T]
+    return _decode_chunks_prepared(graphdef, _chunk_state(graphdef, state, dtype), codes, padded, dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "n_quantizers", "padded", "dtype"))
+def _encode_chunks_prepared(graphdef, state, audio, n_quantizers, padded, dtype):  # -> int32
     TRACES["encode", audio.shape, n_quantizers, padded] += 1
     model = nnx.merge(graphdef, state)
-    x = model.preprocess(audio).transpose(0, 2, 1)
-    return model.quantizer(model.encoder(x, padded), n_quantizers).codes.astype(jnp.int32)
+    x = model.preprocess(audio).transpose(0, 2, 1).astype(dtype)
+    z = model.encoder(x, padded).astype(jnp.float32)
+    return model.quantizer(z, n_quantizers).codes.astype(jnp.int32)
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "padded"))
-def _decode_chunks(graphdef, state, codes, padded):  # [N, n_q, F] -> [N, T]
+@functools.partial(jax.jit, static_argnames=("graphdef", "padded", "dtype"))
+def _decode_chunks_prepared(graphdef, state, codes, padded, dtype):  # -> float32
     TRACES["decode", codes.shape, padded] += 1
     model = nnx.merge(graphdef, state)
-    z = model.quantizer.from_codes(codes).z.transpose(0, 2, 1)
-    return model.decoder(z, padded)[..., 0]
+    z = model.quantizer.from_codes(codes).z.transpose(0, 2, 1).astype(dtype)
+    return model.decoder(z, padded)[..., 0].astype(jnp.float32)
 
 
 def _progress(iterable, total: int, enabled: bool, desc: str):
@@ -76,6 +118,24 @@ def _as_batch(audio) -> np.ndarray:
     return audio
 
 
+def prepare(model: DAC, audio: np.ndarray, sample_rate: int, normalize_db: float | None = -16.0):
+    """The model input compress codes: ``audio [B, C, T]`` resampled to the model rate, loudness
+    normalised to ``normalize_db`` LUFS, peaks limited to 1 per channel, channels folded into the batch.
+    Returns ``(x [B*C, 1, T'], input_db [B])``."""
+    from jaxdac.dsp import loudness, resample
+
+    batch, channels, _ = audio.shape
+    sr = model.sample_rate
+    x = audio if sample_rate == sr else np.asarray(resample(jnp.asarray(audio), sample_rate, sr))
+    input_db = np.asarray(loudness(jnp.asarray(x), sr), np.float32).reshape(batch)
+    if normalize_db is not None:
+        gain = np.exp(np.float32(normalize_db - input_db) * np.float32(GAIN_FACTOR)).astype(np.float32)
+        x = x * gain[:, None, None]
+    peak = np.abs(x).max(axis=-1, keepdims=True)
+    x = np.where(peak > 1.0, x * (1.0 / np.maximum(peak, 1.0)), x).astype(np.float32)
+    return x.reshape(batch * channels, 1, -1), input_db
+
+
 def compress(
     model: DAC,
     audio,
@@ -98,8 +158,6 @@ def compress(
     nominal frame rate. ``chunking="legacy"`` is the original's scheme: overlapping unpadded windows,
     codes that depend on the window size, byte-compatible with the original's chunked files.
     """
-    from jaxdac.dsp import loudness, resample
-
     if chunk_batch < 1:
         raise ValueError(f"chunk_batch must be >= 1, got {chunk_batch}")
     if chunking not in ("seamless", "legacy"):
@@ -109,15 +167,7 @@ def compress(
     graphdef, state = nnx.split(model)
     sr = model.sample_rate
 
-    x = audio if sample_rate == sr else np.asarray(resample(jnp.asarray(audio), sample_rate, sr))
-    input_db = np.asarray(loudness(jnp.asarray(x), sr), np.float32).reshape(batch)
-    if normalize_db is not None:
-        gain = np.exp(np.float32(normalize_db - input_db) * np.float32(GAIN_FACTOR)).astype(np.float32)
-        x = x * gain[:, None, None]
-    # Limit peaks to 1 per channel.
-    peak = np.abs(x).max(axis=-1, keepdims=True)
-    x = np.where(peak > 1.0, x * (1.0 / np.maximum(peak, 1.0)), x).astype(np.float32)
-    x = x.reshape(batch * channels, 1, -1)  # fold channels into the batch
+    x, input_db = prepare(model, audio, sample_rate, normalize_db)
     n = x.shape[-1]
 
     duration = n / sr
