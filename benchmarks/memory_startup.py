@@ -204,8 +204,8 @@ def report(args, memory: list[tuple], startup: list[tuple], seconds: float) -> s
         lines += [
             "",
             f"The warm cache saves {e1 - e2:.1f} s of encode and {d1 - d2:.1f} s of decode start-up. A file no longer "
-            "than the window is coded whole, by a program compiled for its length, so the cache serves it again only "
-            "for a file of the same length; longer files are coded in fixed-shape windows compiled once per window "
+            "than one window plus its context is coded in one piece, by a program compiled for its length, so the "
+            "cache serves it again only for a file of the same length; longer files are coded in fixed-shape windows compiled once per window "
             "size and `--chunk-batch`, which every later file reuses.",
         ]
     load = os.getloadavg()
