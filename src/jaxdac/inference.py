@@ -128,11 +128,16 @@ def prepare(model: DAC, audio: np.ndarray, sample_rate: int, normalize_db: float
     sr = model.sample_rate
     x = audio if sample_rate == sr else np.asarray(resample(jnp.asarray(audio), sample_rate, sr))
     input_db = np.asarray(loudness(jnp.asarray(x), sr), np.float32).reshape(batch)
+    x = np.array(x, np.float32)  # one working copy, scaled in place below
     if normalize_db is not None:
         gain = np.exp(np.float32(normalize_db - input_db) * np.float32(GAIN_FACTOR)).astype(np.float32)
-        x = x * gain[:, None, None]
-    peak = np.abs(x).max(axis=-1, keepdims=True)
-    x = np.where(peak > 1.0, x * (1.0 / np.maximum(peak, 1.0)), x).astype(np.float32)
+        x *= gain[:, None, None]
+    # Limit peaks to 1 per channel, row by row to avoid full-length temporaries.
+    for b in range(batch):
+        for c in range(channels):
+            peak = float(np.max(np.abs(x[b, c]))) if x.shape[-1] else 0.0
+            if peak > 1.0:
+                x[b, c] *= np.float32(1.0) / np.float32(peak)
     return x.reshape(batch * channels, 1, -1), input_db
 
 

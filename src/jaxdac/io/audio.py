@@ -15,12 +15,13 @@ from __future__ import annotations
 import io
 import os
 import re
-import secrets
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
+
+from jaxdac.io.atomic import atomic_output
 
 __all__ = [
     "AudioFileError",
@@ -211,38 +212,12 @@ def write_audio(
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate < 1:
         raise AudioFileError(f"cannot write {path}: sample rate must be a positive integer, got {sample_rate!r}")
     format, subtype = resolve_format(path, format, subtype)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     channels, length = audio.shape
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        # O_EXCL: never write through an existing file or link; mode 0o666 is reduced by the umask.
+    with atomic_output(path, overwrite=overwrite) as f:
         try:
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
-        except OSError as e:  # name the target, not the temporary file
-            raise type(e)(f"cannot write {path}: {e.strerror or e}") from None
-        with os.fdopen(fd, "w+b") as f:
-            try:
-                with sf.SoundFile(f, "w", int(sample_rate), channels, subtype, format=format) as out:
-                    for start in range(0, length, _BLOCK):
-                        out.write(np.ascontiguousarray(audio[:, start : start + _BLOCK].T, dtype=np.float32))
-            except (sf.SoundFileError, RuntimeError) as e:
-                raise AudioFileError(_encoding_error(path, format, subtype, sample_rate, channels, e)) from None
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            # A hard link fails if path appeared since the check above, so another writer's file is never
-            # clobbered; filesystems without hard links fall back to check-then-replace.
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it") from None
-            except OSError:
-                if path.exists():
-                    raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it") from None
-                os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            with sf.SoundFile(f, "w", int(sample_rate), channels, subtype, format=format) as out:
+                for start in range(0, length, _BLOCK):
+                    out.write(np.ascontiguousarray(audio[:, start : start + _BLOCK].T, dtype=np.float32))
+        except (sf.SoundFileError, RuntimeError) as e:
+            raise AudioFileError(_encoding_error(path, format, subtype, sample_rate, channels, e)) from None
     return path
