@@ -263,7 +263,7 @@ def decompress(
         input_db = np.repeat(input_db, rows // input_db.size)
     y = y[:, None, :]
     gain = np.exp((input_db - np.asarray(loudness(jnp.asarray(y), sr), np.float32)) * np.float32(GAIN_FACTOR))
-    y = (y * gain.astype(np.float32)[:, None, None]).astype(np.float32)
+    y *= gain.astype(np.float32)[:, None, None]  # y is our own float32 buffer: scale in place
     if dac_file.sample_rate != sr:
         y = np.asarray(resample(jnp.asarray(y), sr, dac_file.sample_rate))
     y = y[..., : dac_file.original_length]
