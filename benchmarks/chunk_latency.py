@@ -222,8 +222,10 @@ def run(args) -> tuple[list[dict], dict, Jaxdac]:
                 low = sides["bfloat16"]
                 row["bf16_compile_compress_s"] = time_calls(low.encode, x, 1)[0]
                 row["bf16_compile_decompress_s"] = time_calls(low.decode, codes, 1)[0]
-                row["bf16_compress_ms"], row["bf16_compress_sd_ms"] = stats(time_calls(low.encode, x, runs))
-                row["bf16_decompress_ms"], row["bf16_decompress_sd_ms"] = stats(time_calls(low.decode, codes, runs))
+                n = min(runs, args.bf16_runs)
+                row["bf16_runs"] = n
+                row["bf16_compress_ms"], row["bf16_compress_sd_ms"] = stats(time_calls(low.encode, x, n))
+                row["bf16_decompress_ms"], row["bf16_decompress_sd_ms"] = stats(time_calls(low.decode, codes, n))
                 low_codes = np.asarray(low.encode(x))
                 row["bf16_code_agreement"] = float((low_codes == our_codes).mean())
                 row["bf16_code_agreement_q1"] = float((low_codes[:, 0] == our_codes[:, 0]).mean())
@@ -337,6 +339,10 @@ def markdown(rows: list[dict], meta: dict) -> str:
             f"| {r['rtf_ref_compress']:.2f} / {r['rtf_jax_compress']:.2f} | {r['rtf_ref_decompress']:.2f} / {r['rtf_jax_decompress']:.2f} "
             f"| {'yes' if r['codes_equal'] else 'NO'} | {r['load_mean']:.1f} / {r['load_max']:.1f} |"
         )
+    merged = [f"{r['window_s'] * 1e3:.0f}" for r in rows if r.get("source")]
+    if merged:
+        lines += ["", f"Rows {', '.join(merged)} ms come from an earlier run of this script (`--rows-from`), "
+                      "under the load shown in their row."]
     lines += [
         "",
         "First call of each shape (s): jaxdac's includes tracing and XLA compilation; the original's is its warm-up.",
@@ -349,7 +355,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
             f"| {r['window_s'] * 1e3:.0f} | {r['jax_compile_compress_s']:.2f} | {r['jax_compile_decompress_s']:.2f} "
             f"| {r['ref_first_compress_s']:.2f} | {r['ref_first_decompress_s']:.2f} |"
         )
-    if rows and "bf16_compress_ms" in rows[0]:
+    if any("bf16_compress_ms" in r for r in rows):
         lines += [
             "",
             "## Reduced precision (`dtype=bfloat16`: parameters and activations in bfloat16, codebook search in float32)",
@@ -359,13 +365,16 @@ def markdown(rows: list[dict], meta: dict) -> str:
             "(80 mels, 2048-point STFT) between bfloat16 and float32 decoding of the same codes; max abs: largest "
             "sample difference.",
             "",
-            "| window (ms) | compress bf16 | speed-up | decompress bf16 | speed-up | code agreement (all / first) "
+            "| window (ms) | runs | compress bf16 | speed-up | decompress bf16 | speed-up | code agreement (all / first) "
             "| mel distance | max abs |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in rows:
+            if "bf16_compress_ms" not in r:
+                lines.append(f"| {r['window_s'] * 1e3:.0f} | not run | | | | | | | |")
+                continue
             lines.append(
-                f"| {r['window_s'] * 1e3:.0f} | {fmt(r['bf16_compress_ms'], r['bf16_compress_sd_ms'])} "
+                f"| {r['window_s'] * 1e3:.0f} | {r['bf16_runs']} | {fmt(r['bf16_compress_ms'], r['bf16_compress_sd_ms'])} "
                 f"| {r['jax_compress_ms'] / r['bf16_compress_ms']:.2f} "
                 f"| {fmt(r['bf16_decompress_ms'], r['bf16_decompress_sd_ms'])} "
                 f"| {r['jax_decompress_ms'] / r['bf16_decompress_ms']:.2f} "
@@ -387,8 +396,9 @@ def plot(rows: list[dict], path: Path) -> None:
         for side, label in (("ref", "original (PyTorch)"), ("jax", "jaxdac (JAX)")):
             ax.errorbar(hop, [r[f"{side}_{op}_ms"] for r in rows], yerr=[r[f"{side}_{op}_sd_ms"] for r in rows],
                         marker="o", capsize=3, label=label)
-        if "bf16_compress_ms" in rows[0]:
-            ax.errorbar(hop, [r[f"bf16_{op}_ms"] for r in rows], yerr=[r[f"bf16_{op}_sd_ms"] for r in rows],
+        low = [r for r in rows if "bf16_compress_ms" in r]
+        if low:
+            ax.errorbar([r["hop_ms"] for r in low], [r[f"bf16_{op}_ms"] for r in low], yerr=[r[f"bf16_{op}_sd_ms"] for r in low],
                         marker="x", capsize=3, linestyle="--", label="jaxdac bfloat16")
         ax.set(xscale="log", yscale="log", xlabel="chunk hop (ms)", ylabel="time per chunk (ms)", title=op)
         ax.grid(True, which="both", alpha=0.3)
@@ -413,13 +423,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating blocks per window")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the original")
     parser.add_argument("--bf16", action="store_true", help="also time jaxdac in bfloat16 and measure its quality")
+    parser.add_argument("--bf16-runs", type=int, default=5, help="timed bfloat16 runs per window (at most --runs)")
     parser.add_argument("--throughput", action="store_true",
                         help="also measure the machine's matmul/conv GFLOP/s and the model's fraction of it")
+    parser.add_argument("--rows-from", type=Path, default=None,
+                        help="merge in the rows (JSON lines) an earlier run printed to stderr, for windows not run now")
     parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--name", default="chunk_latency", help="file name stem of the outputs")
     args = parser.parse_args()
     start = time.perf_counter()
     rows, meta, ours = run(args)
+    if args.rows_from:
+        # Rows of an earlier (e.g. interrupted) run, from the JSON lines it printed to stderr.
+        done = {r["window_s"] for r in rows}
+        earlier = [json.loads(line) for line in args.rows_from.read_text().splitlines() if line.startswith('{"window_s"')]
+        earlier = [dict(r, source="earlier run") for r in earlier if r["window_s"] not in done]
+        rows = sorted(earlier + rows, key=lambda r: r["window_s"])
     args.out_dir.mkdir(parents=True, exist_ok=True)
     text = markdown(rows, meta)
     if args.throughput:
@@ -427,7 +446,7 @@ def main() -> None:
     text += f"\nTotal benchmark wall time: {(time.perf_counter() - start) / 60:.1f} min.\n"
     (args.out_dir / f"{args.name}.md").write_text(text)
     with open(args.out_dir / f"{args.name}.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         writer.writeheader()
         writer.writerows(rows)
     plot(rows, args.out_dir / f"{args.name}.png")
