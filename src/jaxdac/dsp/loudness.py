@@ -45,6 +45,7 @@ float32 matmuls keep the 1e-5 LU agreement.
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 
@@ -64,6 +65,10 @@ _MIN_DURATION = 0.5  # seconds; shorter signals are zero-padded up to this
 _CHUNK = 128  # samples per Toeplitz chunk of the IIR filter
 _GROUP = 64  # chunks per group in the state recurrence
 _EXACT = jax.lax.Precision.HIGHEST  # float32 matmuls in full float32, on every backend
+_N_STATES = 4  # the two biquads' states
+
+TRACES: collections.Counter = collections.Counter()
+"""Traces of :class:`LoudnessMeter`'s jitted step by shape: a count above one per shape is a recompilation."""
 
 
 def _rbj_biquad(kind: str, gain_db: float, q: float, fc: float, rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -193,14 +198,28 @@ def k_weight(audio: jax.Array, sample_rate: int) -> jax.Array:
 def _k_weight_padded(x: jax.Array, sample_rate: int, min_length: int) -> jax.Array:
     """K-weighting of ``x [N, T]`` extended with zeros: ``[N, P]``, ``P >= min_length`` a whole number of
     chunk groups. Past ``T`` the output is the filter's ringing; callers slice or mask it."""
-    forward, from_state, within, rise = map(jnp.asarray, _chunk_operators(sample_rate, _CHUNK, _GROUP))
     length = x.shape[-1]
     n_groups = -(-max(length, min_length) // (_CHUNK * _GROUP))
     x = jnp.pad(x, ((0, 0), (0, n_groups * _GROUP * _CHUNK - length)))
-    x = x.reshape(-1, n_groups * _GROUP, _CHUNK)  # [N, K, chunk]
+    state = jnp.zeros((x.shape[0], _N_STATES), x.dtype)
+    return _k_weight_groups(x, sample_rate, state)[0]
+
+
+def _k_weight_groups(x: jax.Array, sample_rate: int, state: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """K-weighting of ``x [N, P]`` (``P`` a whole number of chunk groups) from filter state ``state [N, S]``:
+    returns the output ``[N, P]`` and the state after the last sample.
+
+    The whole-signal path starts from zero state; :class:`LoudnessMeter` feeds a stream through it a few
+    groups at a time, carrying the returned state. The state at each group's start is the scan's carry
+    in both cases, so both do the same arithmetic; only the matmul kernels, which XLA picks by shape
+    (here by the number of groups per call), may round differently, by a float32 ulp or two.
+    """
+    forward, from_state, within, rise = map(jnp.asarray, _chunk_operators(sample_rate, _CHUNK, _GROUP))
+    n_rows, n_groups = x.shape[0], x.shape[-1] // (_CHUNK * _GROUP)
+    x = x.reshape(n_rows, n_groups * _GROUP, _CHUNK)  # [N, K, chunk]
     out = jnp.matmul(x, forward, precision=_EXACT)  # [N, K, chunk + S]
     zero_state = out[..., :_CHUNK]  # [N, K, chunk]
-    pushed = out[..., _CHUNK:].reshape(x.shape[0], n_groups, _GROUP, -1)  # [N, G, group, S]
+    pushed = out[..., _CHUNK:].reshape(n_rows, n_groups, _GROUP, -1)  # [N, G, group, S]
 
     # The state after chunk c is s[c] = P s[c-1] + pushed[c]. Within each group of chunks, from a zero
     # start, that is one small contraction with the powers of P; a short scan over groups then carries
@@ -210,12 +229,13 @@ def _k_weight_padded(x: jax.Array, sample_rate: int, min_length: int) -> jax.Arr
     def carry_over(state, local_end):  # [N, S]: state before a group -> state before the next
         return jnp.matmul(state, rise[-1].T, precision=_EXACT) + local_end, state
 
-    _, starts = jax.lax.scan(carry_over, jnp.zeros_like(local[:, 0, 0]), jnp.moveaxis(local[:, :, -1], 1, 0))
+    final, starts = jax.lax.scan(carry_over, state, jnp.moveaxis(local[:, :, -1], 1, 0))  # starts [G, N, S]
     after = local + jnp.einsum("iab,gnb->ngia", rise, starts, precision=_EXACT)  # [N, G, group, S]
-    after = after.reshape(x.shape[0], n_groups * _GROUP, -1)
-    before = jnp.concatenate([jnp.zeros_like(after[:, :1]), after[:, :-1]], axis=1)  # state at chunk start
+    # State at each chunk's start: the group's start for its first chunk, else the previous chunk's end.
+    before = jnp.concatenate([jnp.moveaxis(starts, 0, 1)[:, :, None], after[:, :, :-1]], axis=2)
+    before = before.reshape(n_rows, n_groups * _GROUP, -1)
     y = zero_state + jnp.matmul(before, from_state, precision=_EXACT)  # [N, K, chunk]
-    return y.reshape(-1, n_groups * _GROUP * _CHUNK)
+    return y.reshape(n_rows, n_groups * _GROUP * _CHUNK), final
 
 
 def _block_geometry(length: int, sample_rate: int, block_size: float) -> tuple[int, int, int]:
@@ -255,6 +275,131 @@ def gated_loudness(weighted: jax.Array, sample_rate: int, block_size: float = 0.
     return _gate(weighted, weighted.shape[-1], sample_rate, block_size)
 
 
+class LoudnessMeter:
+    """Integrated loudness of a stream of ``[batch, channels, t]`` pieces, equal to :func:`loudness` of
+    their concatenation, in memory bounded by one step of samples plus the per-segment sums.
+
+    Gating needs every block's power before it can decide anything, so the meter cannot finish early;
+    but blocks only need sums of squares over segments of ``gcd(block, hop)`` samples, and the filter only
+    needs its 4-number state. So each step filters ``step`` samples from the carried state, squares them
+    and adds them up by segment; a partly filled segment waits in a ``[batch, channels, seg]`` tail for
+    the next step. What is kept grows by one float per segment, not per sample: per 0.1 s where the
+    block is four whole hops (16, 24, 44.1, 48 kHz), but per 2 samples at 11025 Hz, whose 4410-sample
+    block and 1102-sample hop share only a factor 2.
+
+    Pieces of any length are buffered until a whole step is there, so the jitted step always sees one
+    shape and a stream compiles it once, whatever the piece sizes. ``step`` (samples, a multiple of 8192)
+    trades that buffer against the number of jitted calls.
+
+    Call :meth:`push` for each piece, then :meth:`result` once: it filters what is left, zero-extends the
+    signal as :func:`loudness` does (signals shorter than 0.5 s are zero-padded before filtering, the
+    last block is zero-filled) and consumes the meter. The filter and the gate are :func:`loudness`'s
+    own; the result matches it to float32 rounding (the filtered samples can differ by an ulp, see
+    ``_k_weight_groups``), which the tests bound by 1e-5 LU and which usually rounds away entirely.
+    """
+
+    def __init__(
+        self, sample_rate: int, batch: int, channels: int, block_size: float = 0.4, *, step: int = 1 << 16
+    ):
+        _check_channels(channels)
+        group = _CHUNK * _GROUP
+        if step <= 0 or step % group:
+            raise ValueError(f"step must be a positive multiple of {group} samples, got {step}")
+        block, hop, _ = _block_geometry(0, sample_rate, block_size)
+        self.sample_rate, self.batch, self.channels, self.block_size = sample_rate, batch, channels, block_size
+        self._step_len = step
+        self._seg = math.gcd(block, hop)
+        self._raw = np.zeros((batch, channels, 0), np.float32)  # unfiltered samples, fewer than `step`
+        self._state = jnp.zeros((batch * channels, _N_STATES), jnp.float32)  # after the filtered samples
+        self._tail = jnp.zeros((batch, channels, self._seg), jnp.float32)  # squares of the open segment
+        self._filled = 0  # samples in the open segment
+        self._sums: list[np.ndarray] = []  # [B, C, k] sums of squares of closed segments
+        self._length = 0
+        self._done = False
+
+    def push(self, audio) -> None:
+        """Add the next ``audio [batch, channels, t]`` samples (``t >= 0``, numpy or JAX)."""
+        if self._done:
+            raise RuntimeError("result() has consumed this meter; start a new one")
+        audio = np.asarray(audio, np.float32)
+        if audio.ndim != 3 or audio.shape[:2] != (self.batch, self.channels):
+            raise ValueError(f"expected [{self.batch}, {self.channels}, t] audio, got {list(audio.shape)}")
+        self._length += audio.shape[-1]
+        self._raw = self._filter_steps(np.concatenate([self._raw, audio], axis=-1))
+
+    def result(self) -> np.ndarray:
+        """Integrated loudness ``[batch]`` in LUFS of everything pushed: ``loudness(concatenation)``."""
+        if self._done:
+            raise RuntimeError("result() was already called")
+        self._done = True
+        length, raw = self._length, self._raw
+        if length / self.sample_rate < _MIN_DURATION:
+            # loudness() pads short signals before filtering: the padding is signal, ringing included.
+            pad = int((_MIN_DURATION - length / self.sample_rate) * self.sample_rate)
+            raw = np.concatenate([raw, np.zeros((self.batch, self.channels, pad), np.float32)], axis=-1)
+            length += pad
+        raw = self._filter_steps(raw)
+        # The last step: zeros after the samples, which the step masks out, so the open segment closes
+        # with zeros as the zero-filled last block wants. Run even with no sample left, to close a tail.
+        valid = raw.shape[-1]
+        padded = np.pad(raw, ((0, 0), (0, 0), (0, self._step_len - valid)))
+        sums, whole = self._step(padded, valid)
+        self._sums.append(sums[..., : whole + (self._filled > 0)])
+        seg_sums = np.concatenate(self._sums, axis=-1)
+        self._sums, self._raw = [], None
+        # Segments past the last sample up to the end of the last block hold only zeros.
+        block, hop, n_blocks = _block_geometry(length, self.sample_rate, self.block_size)
+        n_segs = ((n_blocks - 1) * hop + block) // self._seg
+        seg_sums = np.pad(seg_sums, ((0, 0), (0, 0), (0, n_segs - seg_sums.shape[-1])))
+        return np.asarray(_gate_segments_jit(seg_sums, self.sample_rate, self.block_size))
+
+    def _filter_steps(self, raw: np.ndarray) -> np.ndarray:
+        """Run every whole step of ``raw [B, C, t]`` through the filter; return the rest (a copy)."""
+        n_steps = raw.shape[-1] // self._step_len
+        for i in range(n_steps):
+            sums, whole = self._step(raw[..., i * self._step_len : (i + 1) * self._step_len], self._step_len)
+            self._sums.append(sums[..., :whole])
+        return raw[..., n_steps * self._step_len :].copy()
+
+    def _step(self, raw: np.ndarray, valid: int) -> tuple[np.ndarray, int]:
+        """Filter one step whose first ``valid`` samples count; return its segment sums and how many of
+        them are closed. Updates the filter state and the open segment."""
+        sums, self._state, self._tail = _meter_step(
+            raw, self._state, self._tail, np.int32(self._filled), np.int32(valid),
+            sample_rate=self.sample_rate, seg=self._seg,
+        )
+        whole, self._filled = divmod(self._filled + valid, self._seg)
+        return np.asarray(sums), whole
+
+
+@functools.partial(jax.jit, static_argnames=("sample_rate", "seg"))
+def _meter_step(
+    raw: jax.Array,  # [B, C, step]
+    state: jax.Array,  # [B * C, S]
+    tail: jax.Array,  # [B, C, seg]
+    filled: jax.Array,  # int32 scalar
+    valid: jax.Array,  # int32 scalar
+    sample_rate: int,
+    seg: int,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One :class:`LoudnessMeter` step: ``raw [B, C, step]`` filtered from ``state [B * C, S]``, its first
+    ``valid`` squares appended to the open segment ``tail [B, C, seg]`` (``filled`` samples in it, zeros
+    after). Returns the sums of the ``ceil(step / seg) + 1`` segments that start at the tail's start
+    (only the whole ones are final), the state after ``raw``, and the new open segment, zero after its
+    samples. Sample counts are traced, so one compilation serves every step of a given shape."""
+    TRACES["meter_step", raw.shape, sample_rate, seg] += 1
+    batch, channels, step = raw.shape
+    y, state = _k_weight_groups(raw.reshape(batch * channels, step), sample_rate, state)
+    power = jnp.where(jnp.arange(step) < valid, y.reshape(batch, channels, step) ** 2, 0.0)
+    n_segs = -(-(seg + step) // seg)
+    buffer = jnp.zeros((batch, channels, n_segs * seg), power.dtype).at[..., :seg].set(tail)
+    buffer = jax.lax.dynamic_update_slice(buffer, power, (0, 0, filled))
+    sums = buffer.reshape(batch, channels, n_segs, seg).sum(-1)  # as _segment_sums adds up a segment
+    tail = jax.lax.dynamic_slice(buffer, (0, 0, (filled + valid) // seg * seg), (batch, channels, seg))
+    return sums, state, tail
+
+
+
 def _check_channels(channels: int) -> None:
     if channels > len(_CHANNEL_WEIGHTS):
         raise ValueError(f"BS.1770 weights cover at most {len(_CHANNEL_WEIGHTS)} channels, got {channels}")
@@ -263,17 +408,31 @@ def _check_channels(channels: int) -> None:
 def _gate(weighted: jax.Array, length: int, sample_rate: int, block_size: float) -> jax.Array:
     """Integrated loudness ``[B]`` of the first ``length`` samples of ``weighted [B, C, >= 0]`` (K-weighted),
     the rest counting as zeros."""
+    return _gate_segments(_segment_sums(weighted, length, sample_rate, block_size), sample_rate, block_size)
+
+
+def _segment_sums(weighted: jax.Array, length: int, sample_rate: int, block_size: float) -> jax.Array:
+    """Sums of squares ``[B, C, covered // seg]`` of ``weighted [B, C, >= 0]`` over consecutive segments of
+    ``seg = gcd(block, hop)`` samples, up to the end of the last block; samples from ``length`` on count
+    as zeros (the last block is zero-filled past the signal's end)."""
     batch, channels, _ = weighted.shape
-    # Mean square per block. Blocks start every `hop` samples, so sum squares over segments of
-    # gcd(block, hop) samples first, then add up block // gcd consecutive segments per block.
     block, hop, n_blocks = _block_geometry(length, sample_rate, block_size)
     covered = (n_blocks - 1) * hop + block
     if weighted.shape[-1] < covered:
         weighted = jnp.pad(weighted, ((0, 0), (0, 0), (0, covered - weighted.shape[-1])))
-    inside = jnp.arange(covered) < length  # the last block is zero-filled past the signal's end
+    inside = jnp.arange(covered) < length
     power = jnp.where(inside, weighted[..., :covered] ** 2, 0.0)
     seg = math.gcd(block, hop)
-    seg_sums = power.reshape(batch, channels, covered // seg, seg).sum(-1)
+    return power.reshape(batch, channels, covered // seg, seg).sum(-1)
+
+
+def _gate_segments(seg_sums: jax.Array, sample_rate: int, block_size: float) -> jax.Array:
+    """Integrated loudness ``[B]`` from the segment sums of squares ``seg_sums [B, C, n]`` of
+    :func:`_segment_sums`, ``n`` covering a whole number of blocks."""
+    channels = seg_sums.shape[1]
+    # Blocks start every `hop` samples, so a block's sum of squares is block // seg consecutive segments.
+    block, hop, _ = _block_geometry(0, sample_rate, block_size)
+    seg = math.gcd(block, hop)
     block_sums = jax.lax.reduce_window(
         seg_sums, 0.0, jax.lax.add, (1, 1, block // seg), (1, 1, hop // seg), "VALID"
     )  # [B, C, n_blocks]
@@ -297,3 +456,6 @@ def _gate(weighted: jax.Array, length: int, sample_rate: int, block_size: float)
     # MIN_LOUDNESS; the tiny lower bound on the power keeps gradients finite there.
     integrated = lufs(jnp.maximum(gated_mean(kept), 1e-30))[:, 0]  # [B]
     return jnp.maximum(integrated, MIN_LOUDNESS)
+
+
+_gate_segments_jit = jax.jit(_gate_segments, static_argnames=("sample_rate", "block_size"))
