@@ -6,7 +6,7 @@
 """
 
 from jaxdac.config import PRESETS, DACConfig, get_config
-from jaxdac.inference import compress, decompress
+from jaxdac.inference import compress, compress_file, decompress, decompress_file
 from jaxdac.io.dacfile import DACFile, DACFileError, read_dac_file, write_dac_file
 from jaxdac.nn.codec import DAC, EncodeOutput, ForwardOutput
 from jaxdac.nn.quantize import CodeLookup
@@ -22,7 +22,9 @@ __all__ = [
     "DACFile",
     "DACFileError",
     "compress",
+    "compress_file",
     "decompress",
+    "decompress_file",
     "download",
     "read_dac_file",
     "write_dac_file",

@@ -12,11 +12,12 @@ existing file is kept (``FileExistsError``) unless ``overwrite=True``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -26,11 +27,13 @@ from jaxdac.io.atomic import atomic_output
 __all__ = [
     "AudioFileError",
     "AudioInfo",
+    "AudioWriter",
     "audio_info",
     "audio_suffixes",
     "check_encoding",
     "formats",
     "read_audio",
+    "read_audio_blocks",
     "resolve_format",
     "suffix_for_format",
     "write_audio",
@@ -141,6 +144,33 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return data.T, int(sample_rate)
 
 
+def read_audio_blocks(path: str | os.PathLike, block: int = 1 << 18) -> Iterator[np.ndarray]:
+    """Read an audio file in blocks: float32 ``[channels, <= block]`` arrays, in order, every sample once.
+
+    Memory is one block, whatever the file's length. Raises :class:`AudioFileError` naming the file if
+    it cannot be opened or read, or holds no samples (checked before the first block is yielded).
+    """
+    path = Path(path)
+    _check_readable(path)
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.SoundFileError, RuntimeError, OSError) as e:
+        raise _read_error(path, e) from None
+    with f:
+        first = True
+        while True:
+            try:
+                data = f.read(block, dtype="float32", always_2d=True)  # [b, C]
+            except (sf.SoundFileError, RuntimeError, OSError) as e:
+                raise _read_error(path, e) from None
+            if data.shape[0] == 0:
+                if first:
+                    raise AudioFileError(f"{path} holds no audio (0 samples)")
+                return
+            first = False
+            yield data.T
+
+
 def resolve_format(
     path: str | os.PathLike | None = None, format: str | None = None, subtype: str | None = None
 ) -> tuple[str, str]:
@@ -186,6 +216,74 @@ def _encoding_error(name, format, subtype, sample_rate, channels, e: Exception) 
     return f"cannot write {name}: {reason}" if name is not None else reason
 
 
+class AudioWriter:
+    """Write an audio file block by block, atomically: ``with AudioWriter(path, rate, channels) as w:
+    w.write(block)`` with blocks ``[channels, samples]``. The file appears at ``path`` only when the
+    ``with`` block ends without an error; until then (and after a failure) nothing is there.
+
+    ``format`` / ``subtype`` as for :func:`write_audio`; an existing ``path`` is kept
+    (``FileExistsError``) unless ``overwrite=True``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        sample_rate: int,
+        channels: int,
+        *,
+        format: str | None = None,
+        subtype: str | None = None,
+        overwrite: bool = False,
+    ):
+        self.path = Path(path)
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate < 1:
+            raise AudioFileError(f"cannot write {self.path}: sample rate must be a positive integer, got {sample_rate!r}")
+        self.format, self.subtype = resolve_format(self.path, format, subtype)
+        self.sample_rate, self.channels, self.overwrite = int(sample_rate), int(channels), overwrite
+        self.frames = 0
+        self._stack: contextlib.ExitStack | None = None
+        self._out: sf.SoundFile | None = None
+
+    def _error(self, e: Exception) -> AudioFileError:
+        return AudioFileError(_encoding_error(self.path, self.format, self.subtype, self.sample_rate, self.channels, e))
+
+    def __enter__(self) -> "AudioWriter":
+        with contextlib.ExitStack() as stack:
+            f = stack.enter_context(atomic_output(self.path, overwrite=self.overwrite))
+            try:
+                self._out = stack.enter_context(
+                    sf.SoundFile(f, "w", self.sample_rate, self.channels, self.subtype, format=self.format)
+                )
+            except (sf.SoundFileError, RuntimeError) as e:
+                raise self._error(e) from None
+            self._stack = stack.pop_all()
+        return self
+
+    def write(self, block) -> None:
+        """Append ``block [channels, samples]`` (floating point; integer subtypes clip to [-1, 1])."""
+        block = np.asarray(block)
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise AudioFileError(
+                f"cannot write {self.path}: blocks must be [{self.channels}, samples], got shape {block.shape}"
+            )
+        if block.dtype.kind != "f":
+            raise AudioFileError(f"cannot write {self.path}: audio must be floating point, got {block.dtype}")
+        try:
+            for start in range(0, block.shape[1], _BLOCK):
+                self._out.write(np.ascontiguousarray(block[:, start : start + _BLOCK].T, dtype=np.float32))
+        except (sf.SoundFileError, RuntimeError) as e:
+            raise self._error(e) from None
+        self.frames += block.shape[1]
+
+    def __exit__(self, kind, value, traceback) -> bool:
+        stack, self._stack = self._stack, None
+        try:
+            # Closing the SoundFile finishes the header; an error inside the block discards the file.
+            return stack.__exit__(kind, value, traceback)
+        except (sf.SoundFileError, RuntimeError) as e:
+            raise self._error(e) from None
+
+
 def write_audio(
     path: str | os.PathLike,
     audio,
@@ -209,15 +307,6 @@ def write_audio(
         raise AudioFileError(f"cannot write {path}: audio must be [channels, samples], got shape {audio.shape}")
     if audio.dtype.kind != "f":
         raise AudioFileError(f"cannot write {path}: audio must be floating point, got {audio.dtype}")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate < 1:
-        raise AudioFileError(f"cannot write {path}: sample rate must be a positive integer, got {sample_rate!r}")
-    format, subtype = resolve_format(path, format, subtype)
-    channels, length = audio.shape
-    with atomic_output(path, overwrite=overwrite) as f:
-        try:
-            with sf.SoundFile(f, "w", int(sample_rate), channels, subtype, format=format) as out:
-                for start in range(0, length, _BLOCK):
-                    out.write(np.ascontiguousarray(audio[:, start : start + _BLOCK].T, dtype=np.float32))
-        except (sf.SoundFileError, RuntimeError) as e:
-            raise AudioFileError(_encoding_error(path, format, subtype, sample_rate, channels, e)) from None
+    with AudioWriter(path, sample_rate, audio.shape[0], format=format, subtype=subtype, overwrite=overwrite) as out:
+        out.write(audio)
     return path
