@@ -171,10 +171,18 @@ def report(args, memory: list[tuple], startup: list[tuple], seconds: float) -> s
     by = {(c, m, mins): peak for c, m, mins, peak, _ in memory}
     notes = []
     for command in ("encode", "decode"):
-        small = [k for k in by if k[0] == command and k[1] == args.scaling_model]
+        small = sorted((k for k in by if k[0] == command and k[1] == args.scaling_model), key=lambda k: k[2])
         full = [k for k in by if k[0] == command and k[1] == FULL]
+        if len(small) > 1:
+            first, longest = small[0], small[-1]
+            growth = by[longest] - by[first]
+            notes.append(
+                f"* {command}: from {first[2]:g} to {longest[2]:g} min the peak changes by {growth:+,.0f} MiB "
+                f"({by[longest] / by[first]:.2f}x) while the audio grows {longest[2] / first[2]:g}x "
+                f"(+{audio_mib(longest[2]) - audio_mib(first[2]):,.0f} MiB as float32)."
+            )
         if small and full:
-            longest = max(small, key=lambda k: k[2])
+            longest = small[-1]
             base = (command, args.scaling_model, full[0][2])
             if base in by:
                 overhead = by[full[0]] - by[base]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from jaxdac import compress, decompress, load_model
 from jaxdac.cli import main
 from jaxdac.io.dacfile import DACFile, read_dac_file, write_dac_file
 from jaxdac.weights import convert
@@ -137,6 +138,25 @@ def test_chunk_batch_gives_the_same_files(tmp_path, capsys, weights):
         assert rc == 0, err
     assert (tmp_path / "codes1" / "x.dac").read_bytes() == (tmp_path / "codes3" / "x.dac").read_bytes()
     np.testing.assert_array_equal(sf.read(tmp_path / "audio1" / "x.wav")[0], sf.read(tmp_path / "audio3" / "x.wav")[0])
+
+
+def test_files_equal_the_python_api_and_dtype_is_passed_on(tmp_path, capsys, weights):
+    """encode/decode stream files in blocks (jaxdac.compress_file / decompress_file): the same codes and
+    audio as compress / decompress on the samples in memory; --dtype reaches the chunk functions."""
+    sf.write(tmp_path / "x.wav", noise(2.1, 48000, 2), 48000, subtype="FLOAT")
+    model = load_model(path=weights)
+    for dtype in ("float32", "bfloat16"):
+        rc, _, err = run(capsys, "encode", tmp_path / "x.wav", "-o", tmp_path / dtype, "--weights", weights,
+                         "--win-duration", WIN, "--dtype", dtype)
+        assert rc == 0, err
+        rc, _, err = run(capsys, "decode", tmp_path / dtype / "x.dac", "-o", tmp_path / dtype, "--weights", weights,
+                         "--subtype", "FLOAT", "--dtype", dtype)
+        assert rc == 0, err
+        audio = sf.read(tmp_path / "x.wav", dtype="float32", always_2d=True)[0].T
+        expected = compress(model, audio, 48000, win_duration=float(WIN), dtype=dtype)
+        np.testing.assert_array_equal(read_dac_file(tmp_path / dtype / "x.dac").codes, expected.codes)
+        decoded = sf.read(tmp_path / dtype / "x.wav", dtype="float32", always_2d=True)[0].T
+        np.testing.assert_array_equal(decoded, decompress(model, expected, dtype=dtype)[0])
 
 
 def test_info_describes_the_file(tmp_path, capsys, weights):

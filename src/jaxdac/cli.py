@@ -384,9 +384,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def bound_heap_growth(threshold: int = 1 << 20) -> bool:
+    """Ask glibc's malloc to serve blocks of ``threshold`` bytes and more from their own mappings.
+
+    Coding a long file allocates and frees block-sized buffers thousands of times. glibc raises its
+    mmap threshold each time such a buffer is freed, after which they come from the heap, which
+    fragments and is not given back: peak RSS then crept up by ~2 MiB per minute of audio (+115 MiB
+    for a 60 minute file). A fixed threshold (setting it turns the adjustment off) keeps the peak
+    flat. Returns whether it was set (False off glibc)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(-3, threshold))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("encode", "decode"):
+        bound_heap_growth()
     try:
         return args.func(args)
     except KeyboardInterrupt:
