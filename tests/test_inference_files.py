@@ -136,9 +136,10 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, models):
     with pytest.raises(AudioFileError, match="cannot read"):
         inference.compress_file(model, tmp_path / "junk.wav")
     dac_file = inference.compress(model, _stereo(44100, 1.0), 44100)
-    wrong = seeded_model("tiny_16khz")
-    with pytest.raises(ValueError, match="model"):
-        inference.decompress_file(wrong, dac_file, tmp_path / "out.wav")
+    other_model = DACFile(codes=np.zeros((1, 9, 10), np.int32), chunk_length=10, original_length=5000,
+                          input_db=np.zeros(1, np.float32), channels=1, sample_rate=44100, padding=True)
+    with pytest.raises(ValueError, match="different model"):
+        inference.decompress_file(model, other_model, tmp_path / "out.wav")
     existing = tmp_path / "exists.wav"
     existing.write_bytes(b"keep me")
     with pytest.raises(FileExistsError):

@@ -21,10 +21,7 @@ def test_stream_equals_seamless_batch(models, case, sr, window):
     hop = model.hop_length
     audio = np.stack([signals.speech_like(sr, 4.0, 1), signals.music_like(sr, 4.0, 2)])[:, None]
     audio = audio[..., : audio.shape[-1] - 77]  # not a whole number of frames
-    from flax import nnx
-
-    graphdef, state = nnx.split(model)
-    batch_codes = inference._encode_seamless(graphdef, state, model, audio, window * hop / sr, None, 1, False)
+    batch_codes = inference._encode_seamless(model, audio, window * hop / sr)
     whole = np.asarray(model.encode(audio).codes)
     np.testing.assert_array_equal(batch_codes, whole)
 
@@ -44,7 +41,7 @@ def test_stream_equals_seamless_batch(models, case, sr, window):
     np.testing.assert_array_equal(np.concatenate(pieces, axis=-1), whole)
 
     decoder = StreamingDecoder(model, window_frames=window)
-    expected = inference._decode_seamless(graphdef, state, model, whole, window * hop / sr, 1, False)
+    expected = inference._decode_seamless(model, whole, window * hop / sr)
     out, at = [], 0
     while at < whole.shape[-1]:
         n = int(rng.integers(1, 5))

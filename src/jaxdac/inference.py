@@ -31,6 +31,7 @@ import numpy as np
 from flax import nnx
 
 from jaxdac import geometry
+from jaxdac.dsp import LoudnessMeter, Resampler
 from jaxdac.io.dacfile import DACFile
 from jaxdac.nn.codec import DAC
 from jaxdac.nn.layers import Snake, fold_weight_norm
@@ -169,14 +170,12 @@ class _Prepared:
     """What the first pass over a source measured: the input loudness and the gains of the second."""
 
     def __init__(self, source, model_rate: int, normalize_db: float | None):
-        from jaxdac.dsp import LoudnessMeter, Resampler
-
         self.source, self.model_rate = source, model_rate
         batch, channels = source.batch, source.channels
         meter = LoudnessMeter(model_rate, batch, channels)
         peak = np.zeros((batch, channels), np.float32)
         self.original_length = self.length = 0
-        for x in self._resampled(Resampler, count=True):
+        for x in self._resampled(count=True):
             meter.push(x)
             if x.shape[-1]:
                 peak = np.maximum(peak, np.abs(x).max(-1))
@@ -191,13 +190,12 @@ class _Prepared:
         if normalize_db is not None:
             self.gain = np.exp(np.float32(normalize_db - self.input_db) * np.float32(GAIN_FACTOR)).astype(np.float32)
             peak = (peak * self.gain[:, None]).astype(np.float32)
-        self.limit = np.where(peak > 1.0, np.float32(1.0) / np.maximum(peak, np.float32(1.0)), np.float32(1.0))
-        self.limit = self.limit.astype(np.float32)
         self.limited = peak > 1.0
+        self.limit = (np.float32(1.0) / np.maximum(peak, np.float32(1.0))).astype(np.float32)
 
-    def _resampled(self, resampler_class, count: bool = False) -> Iterator[np.ndarray]:
+    def _resampled(self, count: bool = False) -> Iterator[np.ndarray]:
         rate = self.source.sample_rate
-        resampler = None if rate == self.model_rate else resampler_class(rate, self.model_rate)
+        resampler = None if rate == self.model_rate else Resampler(rate, self.model_rate)
         for block in self.source.blocks():
             block = np.asarray(block, np.float32)
             if count:
@@ -208,9 +206,7 @@ class _Prepared:
 
     def blocks(self) -> Iterator[np.ndarray]:
         """Second pass: the model input ``[B*C, 1, b]`` block by block, ``self.length`` samples in all."""
-        from jaxdac.dsp import Resampler
-
-        for x in self._resampled(Resampler):
+        for x in self._resampled():
             if x.shape[-1] == 0:
                 continue
             x = np.array(x, np.float32)  # our own buffer, scaled in place
@@ -447,8 +443,6 @@ class _Spool:
 def _restore(model, dac_file: DACFile, blocks: Iterator[np.ndarray], spool: _Spool) -> Iterator[np.ndarray]:
     """The decoded ``blocks`` back at the input's loudness and rate: ``[rows, b]`` blocks adding up to
     exactly ``original_length`` samples. Loudness is measured per coded row, as the original does."""
-    from jaxdac.dsp import LoudnessMeter, Resampler
-
     sr = model.sample_rate
     rows = dac_file.codes.shape[0]
     meter = LoudnessMeter(sr, rows, 1)
@@ -559,13 +553,13 @@ def decompress_file(
 
 
 # Whole-array forms of the seamless plans, for tests and benchmarks.
-def _encode_seamless(graphdef, state, model, x, win_duration, n_quantizers, chunk_batch, progress) -> np.ndarray:
+def _encode_seamless(model, x, win_duration, n_quantizers=None, chunk_batch=1, progress=False) -> np.ndarray:
     """Codes of the model input ``x [N, 1, T]`` in seamless windows: equal to whole-signal ``encode``."""
     blocks = (x[..., i : i + _BLOCK] for i in range(0, x.shape[-1], _BLOCK))
     return _encode_blocks(model, blocks, x.shape[-1], win_duration, n_quantizers, "seamless", chunk_batch,
                           "float32", progress)[0]
 
 
-def _decode_seamless(graphdef, state, model, codes, win_duration, chunk_batch, progress) -> np.ndarray:
+def _decode_seamless(model, codes, win_duration, chunk_batch=1, progress=False) -> np.ndarray:
     """Audio ``[N, T]`` of the whole padded code sequence, decoded window by window with context."""
     return np.concatenate(list(_decode_blocks(model, codes, True, None, win_duration, chunk_batch, "float32", progress)), -1)
