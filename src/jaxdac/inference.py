@@ -32,6 +32,7 @@ from flax import nnx
 
 from jaxdac import geometry
 from jaxdac.dsp import LoudnessMeter, Resampler
+from jaxdac.dsp.resample import resampled_length
 from jaxdac.io.dacfile import DACFile
 from jaxdac.nn.codec import DAC
 from jaxdac.nn.layers import Snake, fold_weight_norm
@@ -481,6 +482,21 @@ def _decompress_blocks(model, dac_file, win_duration, chunk_batch, dtype, progre
     _check_options(chunk_batch, dtype)
     dac_file.validate_for(model.config)
     codes = np.asarray(dac_file.codes, np.int32)
+    # A corrupt or foreign original_length must not turn into an endless run of zeros: the codes decode
+    # to a known length, and only the stride-5 models' 8-sample shortfall may be filled.
+    frames = codes.shape[-1]
+    if dac_file.padding:
+        decoded = geometry.decoded_length(model.config, frames)
+    else:
+        chunks = -(-frames // dac_file.chunk_length)
+        decoded = chunks * geometry.decoded_length(model.config, dac_file.chunk_length, padded=False)
+    available = resampled_length(decoded, model.sample_rate, dac_file.sample_rate)
+    slack = resampled_length(model.hop_length, model.sample_rate, dac_file.sample_rate) + 1
+    if dac_file.original_length > available + slack:
+        raise ValueError(
+            f"the DAC file claims {dac_file.original_length} samples but its codes decode to about {available}; "
+            "it is corrupt or was written for another model"
+        )
     blocks = _decode_blocks(model, codes, dac_file.padding, dac_file.chunk_length, win_duration, chunk_batch, dtype,
                             progress)
     return _restore(model, dac_file, blocks, spool)
