@@ -44,7 +44,7 @@ def test_compress_decompress_match_original(name, reference, models):
 
 
 @pytest.mark.parametrize("chunking, win", [("legacy", 0.61), ("seamless", 0.63)])
-def test_chunk_batch_gives_identical_results_and_one_trace_per_shape(models, chunking, win):
+def test_chunk_batch_gives_the_same_results_and_one_trace_per_shape(models, chunking, win):
     model = models["tiny"]
     audio, sr = inference_cases.case_audio("stereo44_w1")
     jax.clear_caches()  # count traces from scratch, whatever ran before
@@ -59,7 +59,9 @@ def test_chunk_batch_gives_identical_results_and_one_trace_per_shape(models, chu
     y1 = inference.decompress(model, one, win_duration=win)
     y3 = inference.decompress(model, three, win_duration=win, chunk_batch=3)
     inference.decompress(model, again, win_duration=win, chunk_batch=3)
-    np.testing.assert_array_equal(y1, y3)
+    # Codes are integers and equal exactly; the decoded audio comes from batches of another shape, for
+    # which XLA may pick other kernels: equal to float rounding (3.6e-7 seen), not bit for bit.
+    np.testing.assert_allclose(y1, y3, atol=1e-5, rtol=0)
     decode_traces = {k: v for k, v in inference.TRACES.items() if k[0] == "decode"}
     assert len(decode_traces) == 2 and set(decode_traces.values()) == {1}, decode_traces
 
@@ -85,3 +87,18 @@ def test_files_from_another_model_are_refused(models):
                   input_db=np.zeros(1, np.float32), channels=1, sample_rate=44100, padding=True)
     with pytest.raises(ValueError, match="codebook"):
         inference.decompress(models["tiny"], bad)
+
+
+@pytest.mark.parametrize("name", list(inference_cases.CASES))
+def test_files_of_the_original_fit_their_model_and_not_the_other(name, reference):
+    """The frame count the original wrote (chunked and unchunked, resampled or not) is the one
+    ``validate_for`` derives from the geometry; the other tiny model (other rate and hop) is refused."""
+    case, sr, channels, _, _ = inference_cases.CASES[name]
+    ref = {k[len(name) + 1 :]: v for k, v in reference.items() if k.startswith(name + ".")}
+    theirs = DACFile(codes=ref["codes"], chunk_length=int(ref["chunk_length"]),
+                     original_length=int(ref["original_length"]), input_db=ref["input_db"], channels=channels,
+                     sample_rate=sr, padding=bool(ref["padding"]))
+    theirs.validate_for(PRESETS[case])
+    other = "tiny_16khz" if case == "tiny" else "tiny"
+    with pytest.raises(ValueError, match="written by a different model"):
+        theirs.validate_for(PRESETS[other])

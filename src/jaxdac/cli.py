@@ -9,7 +9,13 @@ Every error a user can cause ends in one line on stderr (``jaxdac: error: ...``)
 status, never a traceback. ``encode`` and ``decode`` check everything they can before doing any work
 (inputs exist and open, outputs are free and writable, the files fit the model), write each output
 atomically, and keep existing files unless ``--overwrite`` is given, so a failure leaves no partial
-output.
+output. A file named on the command line must pass these checks; files found by searching a folder
+that cannot be read (or do not fit the model) are reported one line each and skipped, the rest are
+written, and a summary line ends the run with exit status 1. ``--strict`` treats folder files as named
+ones: the first bad file stops the run before any work.
+
+This module imports only the standard library; JAX and the model load when a command runs, so
+``--help`` and a mistyped option answer at once.
 
 ``encode`` and ``decode`` keep XLA's compiled programs in a persistent cache, so the second run of a
 command starts without recompiling: ``$JAXDAC_COMPILATION_CACHE`` (default ``~/.cache/jaxdac/xla``, or
@@ -57,11 +63,15 @@ def _positive(kind):
     return parse
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model-type", default="44khz", choices=MODEL_TYPES, help="released model (default 44khz)")
-    p.add_argument("--model-bitrate", default="8kbps", choices=BITRATES, help="released model bitrate (default 8kbps)")
-    p.add_argument("--model-tag", default="latest", help="release tag (default latest)")
-    p.add_argument("--weights", type=Path, help="local weights: an original .pth or a jaxdac .safetensors file")
+def _add_model_options(p: argparse.ArgumentParser, weights: bool = True) -> None:
+    # Defaults are None so that a flag given next to --weights can be checked against those weights.
+    p.add_argument("--model-type", choices=MODEL_TYPES,
+                   help="released model (default 44khz); with --weights, checked against the weights")
+    p.add_argument("--model-bitrate", choices=BITRATES,
+                   help="released model bitrate (default 8kbps); with --weights, checked against the weights")
+    p.add_argument("--model-tag", help="release tag (default latest); not with --weights")
+    if weights:
+        p.add_argument("--weights", type=Path, help="local weights: an original .pth or a jaxdac .safetensors file")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -75,6 +85,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="precision of the convolutions; bfloat16 trades a little quality for speed on hardware "
                         "with fast bfloat16 (default float32)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--strict", action="store_true",
+                   help="stop before any work if any input, also one found in a folder, cannot be read or does "
+                   "not fit the model (default: such folder files are reported and skipped)")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -85,12 +98,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 class Job:
     source: Path
     target: Path
+    named: bool = True  # named on the command line (False: found in a folder)
 
 
-def _find(inputs: list[Path], suffixes, what: str) -> list[tuple[Path, Path]]:
-    """``(file, path relative to the output folder)`` for every input. A file stands for itself (its
-    name); a folder for every file under it with one of ``suffixes``, at its path inside the folder.
-    Hidden files and folders (names starting with a dot) are skipped."""
+def _find(inputs: list[Path], suffixes, what: str) -> list[tuple[Path, Path, bool]]:
+    """``(file, path relative to the output folder, named)`` for every input. A file stands for itself
+    (its name; ``named``); a folder for every file under it with one of ``suffixes``, at its path inside
+    the folder. Hidden files and folders (names starting with a dot) are skipped."""
     found = []
     for given in inputs:
         if given.is_dir():
@@ -101,9 +115,9 @@ def _find(inputs: list[Path], suffixes, what: str) -> list[tuple[Path, Path]]:
             )
             if not files:
                 raise UserError(f"no {what} files under {given} (looked for {', '.join(sorted(suffixes))})")
-            found.extend((p, p.relative_to(given)) for p in files)
+            found.extend((p, p.relative_to(given), False) for p in files)
         elif given.exists():
-            found.append((given, Path(given.name)))
+            found.append((given, Path(given.name), True))
         else:
             raise UserError(f"{given}: no such file or directory")
     return found
@@ -112,7 +126,7 @@ def _find(inputs: list[Path], suffixes, what: str) -> list[tuple[Path, Path]]:
 def _plan(inputs: list[Path], output: Path, suffixes, what: str, out_suffix: str, overwrite: bool) -> list[Job]:
     """Jobs mirroring the inputs under ``output``; fails before any work if an output is taken (without
     ``overwrite``), two inputs map to one output, or an output folder cannot be written."""
-    jobs = [Job(src, output / rel.with_suffix(out_suffix)) for src, rel in _find(inputs, suffixes, what)]
+    jobs = [Job(src, output / rel.with_suffix(out_suffix), named) for src, rel, named in _find(inputs, suffixes, what)]
     by_target: dict[Path, Path] = {}
     for job in jobs:
         key = Path(os.path.abspath(job.target))
@@ -181,10 +195,22 @@ def enable_compilation_cache() -> Path | None:
 
 
 def _load(args):
-    from jaxdac.weights.load import load_model
+    """The model the options name: a release, or ``--weights`` checked against any release flags given."""
+    from jaxdac.weights.load import check_release, load_model
 
+    if args.weights is not None and args.model_tag is not None:
+        raise UserError(f"--model-tag {args.model_tag} names a release; it cannot be combined with --weights")
     enable_compilation_cache()
-    return load_model(args.model_type, args.model_bitrate, args.model_tag, path=args.weights)
+    if args.weights is None:
+        return load_model(args.model_type or "44khz", args.model_bitrate or "8kbps", args.model_tag or "latest")
+    model = load_model(path=args.weights)
+    try:
+        check_release(model.config, args.model_type, args.model_bitrate, name=str(args.weights))
+    except ValueError as e:
+        flags = " ".join(f"{flag} {value}" for flag, value in
+                         (("--model-type", args.model_type), ("--model-bitrate", args.model_bitrate)) if value)
+        raise UserError(f"{flags} does not match --weights: {e}") from None
+    return model
 
 
 def _progress(jobs: list[Job], desc: str):
@@ -203,6 +229,74 @@ def _done(path: Path) -> None:
     tqdm.write(str(path), file=sys.stdout)
 
 
+def _message(e: BaseException) -> str:
+    """One line saying what went wrong, naming the file where the exception knows it."""
+    message = str(e) or type(e).__name__
+    if isinstance(e, OSError) and e.filename and str(e.filename) not in message:
+        message = f"{e.filename}: {message}"
+    return message.splitlines()[0]
+
+
+# Failures of one input (unreadable, corrupt, not fitting the model); anything else stops the run.
+_FILE_ERRORS = (UserError, OSError, ValueError, RuntimeError)
+
+
+class _Skips:
+    """Inputs found in folders that failed: each reported on stderr as it happens, counted for the summary."""
+
+    def __init__(self, strict: bool):
+        self.strict = strict
+        self.count = 0
+
+    def check(self, job: Job, fn) -> bool:
+        """Run ``fn()`` for ``job``: True if it succeeded, False if it failed and the job is skipped. A
+        failure of a named input (or any input with ``--strict``) is raised."""
+        try:
+            fn()
+            return True
+        except _FILE_ERRORS as e:
+            if job.named or self.strict:
+                raise
+            message = _message(e)
+            if str(job.source) not in message:
+                message = f"{job.source}: {message}"
+            from tqdm import tqdm
+
+            tqdm.write(f"jaxdac: skipped: {message}", file=sys.stderr)
+            self.count += 1
+            return False
+
+    def summary(self, total: int, what: str) -> int:
+        """Exit status of the run: 0, or 1 after one line counting the skipped files."""
+        if not self.count:
+            return 0
+        print(f"jaxdac: error: {self.count} of {total} {what} files skipped (listed above); "
+              f"{total - self.count} written", file=sys.stderr)
+        return 1
+
+
+def window_warning(model, win_duration: float, context, kind: str) -> str | None:
+    """A one-line warning if ``win_duration`` gives seamless windows so short that the context coded on
+    both sides of each (``context`` frames) dominates the work; None otherwise.
+
+    A window of ``w`` frames costs ``(w + left + right) / w`` times its share of whole-file coding, so
+    below ``4 (left + right)`` frames the context adds more than a quarter (0.75 s encoding, 1.03 s
+    decoding with the 44.1 kHz model, rounded up). The result is the same at any window; only the time
+    changes.
+    """
+    frames = max(1, round(win_duration * model.sample_rate / model.hop_length))  # as inference chooses
+    extra = context.left + context.right
+    efficient = 4 * extra
+    if frames >= efficient:
+        return None
+    shortest = math.ceil(100 * efficient * model.hop_length / model.sample_rate) / 100
+    cost = (frames + extra) / frames
+    return (f"jaxdac: warning: --win-duration {win_duration:g} gives {kind} windows of {frames} frame"
+            f"{'s' if frames != 1 else ''}, each with "
+            f"{extra} frames of context: about {cost:.1f}x the work of long windows for the same result; "
+            f"use --win-duration {shortest:.2f} or more")
+
+
 def cmd_encode(args) -> int:
     from jaxdac import geometry
     from jaxdac.inference import compress_file
@@ -210,8 +304,11 @@ def cmd_encode(args) -> int:
     from jaxdac.io.dacfile import write_dac_file
 
     jobs = _plan(args.inputs, args.output, audio_suffixes(), "audio", DAC_SUFFIX, args.overwrite)
-    for job in jobs:
-        audio_info(job.source)  # opens and has samples, from the header; AudioFileError otherwise
+    total, skips = len(jobs), _Skips(args.strict)
+    # Every input opens and has samples (from the header; AudioFileError otherwise), before any work.
+    jobs = [job for job in jobs if skips.check(job, lambda: audio_info(job.source))]
+    if not jobs:
+        return skips.summary(total, "audio")
     model = _load(args)
     if args.n_quantizers is not None and args.n_quantizers > model.n_codebooks:
         raise UserError(f"--n-quantizers {args.n_quantizers}: the model has only {model.n_codebooks} codebooks")
@@ -219,25 +316,35 @@ def cmd_encode(args) -> int:
     if args.chunking == "legacy" and hop <= 0:
         shortest = (2 * model.delay + model.hop_length) / model.sample_rate
         raise UserError(f"--win-duration {args.win_duration} is shorter than this model's context; use at least {shortest:.2f}")
+    if args.chunking == "seamless":
+        warning = window_warning(model, args.win_duration, geometry.encoder_context(model.config), "encoder")
+        if warning:
+            print(warning, file=sys.stderr)
 
     for job in _progress(jobs, "encode"):
-        dac_file = compress_file(
-            model, job.source, win_duration=args.win_duration, n_quantizers=args.n_quantizers,
-            chunking=args.chunking, chunk_batch=args.chunk_batch, dtype=args.dtype, progress=_interactive(),
-        )
-        job.target.parent.mkdir(parents=True, exist_ok=True)
-        _done(write_dac_file(dac_file, job.target, overwrite=args.overwrite))
-    return 0
+        def work(job=job):
+            dac_file = compress_file(
+                model, job.source, win_duration=args.win_duration, n_quantizers=args.n_quantizers,
+                chunking=args.chunking, chunk_batch=args.chunk_batch, dtype=args.dtype, progress=_interactive(),
+            )
+            job.target.parent.mkdir(parents=True, exist_ok=True)
+            _done(write_dac_file(dac_file, job.target, overwrite=args.overwrite))
+
+        skips.check(job, work)
+    return skips.summary(total, "audio")
 
 
 def cmd_decode(args) -> int:
+    from jaxdac import geometry
     from jaxdac.inference import decompress_file
     from jaxdac.io.audio import check_encoding, resolve_format, suffix_for_format
     from jaxdac.io.dacfile import read_dac_file
 
     fmt, subtype = resolve_format(format=args.format or "WAV", subtype=args.subtype)
     jobs = _plan(args.inputs, args.output, {DAC_SUFFIX}, "DAC", suffix_for_format(fmt), args.overwrite)
-    for job in jobs:  # corrupt, truncated, batched or unencodable files fail here, before the model loads
+    total, skips = len(jobs), _Skips(args.strict)
+
+    def readable(job):  # corrupt, truncated, batched or unencodable files fail here, before the model loads
         dac_file = read_dac_file(job.source)
         if dac_file.batch_size != 1:
             raise UserError(
@@ -245,20 +352,38 @@ def cmd_decode(args) -> int:
                 "(use jaxdac.decompress for batches)"
             )
         check_encoding(fmt, subtype, dac_file.sample_rate, dac_file.channels, name=job.target)
+
+    jobs = [job for job in jobs if skips.check(job, lambda: readable(job))]
+    if not jobs:
+        return skips.summary(total, "DAC")
     model = _load(args)
-    for job in jobs:
+
+    unchunked = []  # files decoded in seamless windows of --win-duration (chunked ones go chunk by chunk)
+
+    def fits(job):
+        dac_file = read_dac_file(job.source)
         try:
-            read_dac_file(job.source).validate_for(model.config)
+            dac_file.validate_for(model.config)
         except ValueError as e:
             raise UserError(f"{job.source}: {e}") from None
+        if dac_file.padding:
+            unchunked.append(job)
+
+    jobs = [job for job in jobs if skips.check(job, lambda: fits(job))]
+    warning = window_warning(model, args.win_duration, geometry.decoder_context(model.config), "decoder")
+    if warning and unchunked:
+        print(warning, file=sys.stderr)
 
     for job in _progress(jobs, "decode"):
-        dac_file = read_dac_file(job.source)
-        job.target.parent.mkdir(parents=True, exist_ok=True)
-        _done(decompress_file(model, dac_file, job.target, format=fmt, subtype=subtype, overwrite=args.overwrite,
-                              win_duration=args.win_duration, chunk_batch=args.chunk_batch, dtype=args.dtype,
-                              progress=_interactive()))
-    return 0
+        def work(job=job):
+            dac_file = read_dac_file(job.source)
+            job.target.parent.mkdir(parents=True, exist_ok=True)
+            _done(decompress_file(model, dac_file, job.target, format=fmt, subtype=subtype, overwrite=args.overwrite,
+                                  win_duration=args.win_duration, chunk_batch=args.chunk_batch, dtype=args.dtype,
+                                  progress=_interactive()))
+
+        skips.check(job, work)
+    return skips.summary(total, "DAC")
 
 
 def describe(dac_file, codebook_size: int = 1024) -> list[tuple[str, str]]:
@@ -300,7 +425,7 @@ def describe(dac_file, codebook_size: int = 1024) -> list[tuple[str, str]]:
 def cmd_info(args) -> int:
     from jaxdac.io.dacfile import read_dac_file
 
-    files = [(path, read_dac_file(path)) for path, _ in _find(args.inputs, {DAC_SUFFIX}, "DAC")]
+    files = [(path, read_dac_file(path)) for path, _, _ in _find(args.inputs, {DAC_SUFFIX}, "DAC")]
     for i, (path, dac_file) in enumerate(files):
         if i:
             print()
@@ -313,7 +438,7 @@ def cmd_info(args) -> int:
 def cmd_download(args) -> int:
     from jaxdac.weights.pretrained import download
 
-    path = download(args.model_type, args.model_bitrate, args.model_tag, force=args.force)
+    path = download(args.model_type or "44khz", args.model_bitrate or "8kbps", args.model_tag or "latest", force=args.force)
     print(path)
     return 0
 
@@ -372,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("download", help="download released weights into the cache and print the path")
-    _add_model_options(p)
+    _add_model_options(p, weights=False)
     p.add_argument("--force", action="store_true", help="download again even if cached")
     p.set_defaults(func=cmd_download)
 
@@ -416,10 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         print("jaxdac: error: out of memory (try a shorter --win-duration or a smaller --chunk-batch)", file=sys.stderr)
         return 1
     except (UserError, OSError, ValueError, RuntimeError) as e:
-        message = str(e) or type(e).__name__
-        if isinstance(e, OSError) and e.filename and str(e.filename) not in message:
-            message = f"{e.filename}: {message}"
-        print(f"jaxdac: error: {message.splitlines()[0]}", file=sys.stderr)
+        print(f"jaxdac: error: {_message(e)}", file=sys.stderr)
         return 1
 
 

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from jaxdac import config as configs
+from jaxdac import geometry
+from jaxdac.dsp.resample import resampled_length
 from jaxdac.io import dacfile as dacfile_module
 from jaxdac.io.dacfile import DACFile, DACFileError, read_dac_file, write_dac_file
 from jaxdac.io.safe_pickle import UnsafePickleError
@@ -169,13 +171,19 @@ def test_malicious_file_is_refused_and_nothing_runs(tmp_path, make, where):
 
 # --- corrupt, truncated and invalid files -------------------------------------------------------------------
 
-@pytest.mark.parametrize("keep", [0, 5, 40, 200, 400, -1])
+@pytest.mark.parametrize("keep", [5, 40, 200, 400, -1])
 def test_truncated_file_gives_one_clear_error(tmp_path, keep):
     data = (FIXTURES / "original.dac").read_bytes()
     path = tmp_path / "cut.dac"
     path.write_bytes(data[:keep] if keep >= 0 else data[:-1])
     with pytest.raises(DACFileError, match=r"cut\.dac is not a valid DAC file"):
         read_dac_file(path)
+
+
+def test_empty_file_says_so(tmp_path):
+    (tmp_path / "empty.dac").write_bytes(b"")
+    with pytest.raises(DACFileError, match=r"^\S*empty\.dac is an empty file \(0 bytes\), not a DAC file$"):
+        read_dac_file(tmp_path / "empty.dac")
 
 
 def test_corrupt_bytes_give_one_clear_error(tmp_path):
@@ -201,10 +209,14 @@ def test_not_a_dac_file(tmp_path):
     np.save(open(plain, "wb"), np.zeros((2, 3), np.uint16))
     with pytest.raises(DACFileError, match=r"plain\.dac is not a valid DAC file: it holds a uint16 array"):
         read_dac_file(plain)
-    text = tmp_path / "text.dac"
-    text.write_text("hello")
-    with pytest.raises(DACFileError, match=r"text\.dac is not a valid DAC file"):
-        read_dac_file(text)
+    for content in ("hello", "\x93NUMPX and more", "\x93N"):  # text; almost the .npy signature; too short for it
+        text = tmp_path / "text.dac"
+        text.write_text(content, encoding="latin-1")
+        with pytest.raises(DACFileError) as e:
+            read_dac_file(text)
+        expected = "is not a valid DAC file: it is truncated" if content == "\x93N" else "is not a DAC file ("
+        assert str(e.value).startswith(f"{text} {expected}"), e.value
+        assert "NUMPY" not in str(e.value) and "magic" not in str(e.value)  # numpy's words stay out of it
 
 
 def test_unsupported_version_is_refused(tmp_path):
@@ -269,12 +281,33 @@ def test_old_numpy_pickles_are_read(tmp_path):
 # --- model compatibility ------------------------------------------------------------------------------------
 
 def test_validate_for_model():
-    f = example(n_codebooks=9)
+    # 22050 Hz input of 4321 samples: 8642 samples at 44.1 kHz (17 frames of 512), 4703 at 24 kHz (15 of 320).
+    f = example(n_codebooks=9, frames=17, chunk_length=17, padding=True)
     f.validate_for(configs.dac_44khz)
-    f.validate_for(configs.dac_24khz)  # 32 codebooks: a prefix of them is fine
     with pytest.raises(ValueError, match="has 9 codebooks but the model has only 4"):
         f.validate_for(configs.tiny)
-    small = example(n_codebooks=2, codes=np.full((4, 2, 10), 100))
+    small = example(n_codebooks=2, codes=np.full((4, 2, 17), 100), chunk_length=17, padding=True)
     with pytest.raises(ValueError, match="has code 100 but the model's codebooks have 64 entries"):
         small.validate_for(configs.tiny)
-    example(n_codebooks=2, codes=np.full((4, 2, 10), 63)).validate_for(configs.tiny)
+    example(n_codebooks=2, codes=np.full((4, 2, 17), 63), chunk_length=17, padding=True).validate_for(configs.tiny)
+    with pytest.raises(ValueError, match=r"^written by a different model: its 17 frames for 4321 samples at 22050 Hz "
+                       r"fit a 44khz model \(44100 Hz, hop 512\), not this model \(24000 Hz, hop 320\), "
+                       r"which makes 15$"):
+        f.validate_for(configs.dac_24khz)  # 32 codebooks: enough, but another rate and hop
+    example(n_codebooks=9, frames=15, chunk_length=15, padding=True).validate_for(configs.dac_24khz)
+
+
+@pytest.mark.parametrize("name", ["dac_44khz", "dac_24khz", "dac_16khz"])
+def test_expected_frames_follow_the_chunk_plans(name):
+    """Unchunked: ceil(n / hop) frames of the model-rate length n. Chunked: the original's plan for a
+    window of w samples, chunks of encoded_length(w) frames every model_output_length(w) samples."""
+    config = configs.PRESETS[name]
+    for length, rate in ((3, 44100), (44100 * 3 + 7, 44100), (48000 * 2, 48000), (16000, 16000)):
+        n = resampled_length(length, rate, config.sample_rate)
+        assert dacfile_module.expected_frames(config, length, rate, True, 0) == -(-n // config.hop_length)
+        for win in (0.38, 1.0, 5.0):
+            window, step = geometry.chunk_plan(config, n, win)
+            if step <= 0:  # a window shorter than this model's context: no chunked file exists
+                continue
+            chunk = geometry.encoded_length(config, window, padded=False)
+            assert dacfile_module.expected_frames(config, length, rate, False, chunk) == len(range(0, n, step)) * chunk

@@ -1,10 +1,12 @@
 """Live parity tests: run the original implementation in the reference environment and compare.
 
 The original lives in its own virtual environment (torch, audiotools), built by
-``bash ../shared/reference/install.sh .venv-reference``. Tests here run under jaxdac's environment and
-call the reference interpreter as a subprocess (``run_reference``), exchanging arrays through .npz files.
-Without a reference environment they are skipped, unless ``JAXDAC_REQUIRE_REFERENCE=1`` (set by CI),
-which turns the skip into a failure.
+``bash scripts/install_reference.sh .venv-reference`` (about a minute). Tests here run under jaxdac's
+environment and call the reference interpreter as a subprocess (``run_reference``), exchanging arrays
+through .npz files. The interpreter is ``$JAXDAC_REFERENCE_PYTHON`` if set (and only that), else
+``.venv-reference/bin/python`` in the repository. Without one the tests are skipped with a message
+saying how to build it, unless ``JAXDAC_REQUIRE_REFERENCE=1`` (set by CI), which turns the skip into a
+failure.
 """
 
 from __future__ import annotations
@@ -19,12 +21,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
+INSTALL = "bash scripts/install_reference.sh .venv-reference"
+MISSING = (f"no reference environment: build it with `{INSTALL}` (the original DAC on CPU torch, about a minute) "
+           "or point $JAXDAC_REFERENCE_PYTHON at its interpreter")
+
+
 def reference_python() -> Path | None:
-    candidates = [os.environ.get("JAXDAC_REFERENCE_PYTHON"), REPO / ".venv-reference" / "bin" / "python"]
-    for c in candidates:
-        if c and Path(c).exists():
-            return Path(c)
-    return None
+    chosen = os.environ.get("JAXDAC_REFERENCE_PYTHON")
+    path = Path(chosen) if chosen else REPO / ".venv-reference" / "bin" / "python"
+    return path if path.exists() else None
+
+
+def missing_message() -> str:
+    chosen = os.environ.get("JAXDAC_REFERENCE_PYTHON")
+    return f"{MISSING} (JAXDAC_REFERENCE_PYTHON={chosen} does not exist)" if chosen else MISSING
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +46,8 @@ def run_reference():
     python = reference_python()
     if python is None:
         if os.environ.get("JAXDAC_REQUIRE_REFERENCE") == "1":
-            pytest.fail("JAXDAC_REQUIRE_REFERENCE=1 but no reference environment was found")
-        pytest.skip("no reference environment (bash ../shared/reference/install.sh .venv-reference)")
+            pytest.fail(f"JAXDAC_REQUIRE_REFERENCE=1 but {missing_message()}")
+        pytest.skip(missing_message())
 
     def run(script: str | Path, *args: str, timeout: float = 1800) -> str:
         env = dict(os.environ)

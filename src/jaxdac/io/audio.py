@@ -106,6 +106,12 @@ def _check_readable(path: Path) -> None:
         raise AudioFileError(f"{path}: no such file")
     if path.is_dir():
         raise AudioFileError(f"{path} is a directory, not an audio file")
+    try:
+        empty = path.is_file() and path.stat().st_size == 0
+    except OSError:
+        return  # opening it reports why
+    if empty:  # libsndfile would say "Format not recognised"
+        raise AudioFileError(f"{path} is an empty file (0 bytes)")
 
 
 def _read_error(path: Path, e: Exception) -> AudioFileError:

@@ -13,8 +13,9 @@ would run whatever the pickle asks for. We parse the header ourselves and unpick
 and plain containers, and refuses everything else before it runs.
 
 What a 1.0.0 file does *not* record: the model (its sample rate, hop length, codebook size). Its
-``sample_rate`` is the rate of the original audio, which decompression resamples back to, so the only
-model checks possible are the codebook count and the code range (:meth:`DACFile.validate_for`).
+``sample_rate`` is the rate of the original audio, which decompression resamples back to. What can be
+checked against a model (:meth:`DACFile.validate_for`): the codebook count, the code range, and the
+frame count, which the model's rate and hop fix given ``original_length`` and ``sample_rate``.
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ from jaxdac.io.safe_pickle import NUMPY_GLOBALS, PLAIN_GLOBALS, RestrictedUnpick
 if TYPE_CHECKING:
     from jaxdac.config import DACConfig
 
-__all__ = ["DACFile", "DACFileError", "SUPPORTED_VERSIONS", "read_dac_file", "write_dac_file"]
+__all__ = ["DACFile", "DACFileError", "SUPPORTED_VERSIONS", "expected_frames", "read_dac_file", "write_dac_file"]
 
 SUPPORTED_VERSIONS = ("1.0.0",)
 _METADATA_KEYS = ("input_db", "original_length", "sample_rate", "chunk_length", "channels", "padding", "dac_version")
 _CODE_MAX = np.iinfo(np.uint16).max  # codes are stored as uint16
+_NPY_MAGIC = b"\x93NUMPY"  # how every .npy file, so every DAC file, begins
 
 
 class DACFileError(ValueError):
@@ -125,10 +127,13 @@ class DACFile:
         return self.codes.shape[0] // self.channels
 
     def validate_for(self, config: "DACConfig") -> None:
-        """Raise ``ValueError`` if a model with ``config`` cannot decode these codes.
+        """Raise ``ValueError`` if a model with ``config`` cannot decode these codes, or did not write them.
 
-        Only the codebook count and the code range can be checked: a 1.0.0 file records neither the
-        model's sample rate nor its hop length (``sample_rate`` is the input audio's).
+        A 1.0.0 file does not name its model, but it records enough to check one: the codebook count and
+        the code range, and the frame count, which the model's sample rate and hop fix given the input's
+        ``original_length`` and ``sample_rate`` (:func:`expected_frames`). A file written by a model of
+        another rate or hop has the wrong number of frames for this one; the message names the released
+        model whose geometry the file does fit, where there is one.
         """
         if self.n_codebooks > config.n_codebooks:
             raise ValueError(
@@ -141,6 +146,26 @@ class DACFile:
                 f"the DAC file has code {top} but the model's codebooks have {config.codebook_size} entries; "
                 "it was written by a different model"
             )
+        expected = expected_frames(config, self.original_length, self.sample_rate, self.padding, self.chunk_length)
+        if expected == self.frames:
+            return
+        if self.padding:
+            what = f"{self.frames} frames for {self.original_length} samples at {self.sample_rate} Hz"
+        else:
+            what = (f"{self.frames} frames in chunks of {self.chunk_length} for {self.original_length} samples "
+                    f"at {self.sample_rate} Hz")
+        writers = [
+            name for name, c in _released_geometries().items()
+            if c.n_codebooks >= self.n_codebooks and c.codebook_size > top
+            and expected_frames(c, self.original_length, self.sample_rate, self.padding, self.chunk_length) == self.frames
+        ]
+        fits = f"a {writers[0]}" if writers else "no released model"
+        would = f"which makes {expected}" if expected is not None else (
+            f"which has no window giving chunks of {self.chunk_length} frames")
+        raise ValueError(
+            f"written by a different model: its {what} fit {fits}, not this model "
+            f"({config.sample_rate} Hz, hop {config.hop_length}), {would}"
+        )
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write to ``path`` (exactly; no suffix is added). See :func:`write_dac_file`."""
@@ -150,6 +175,47 @@ class DACFile:
     def load(cls, path: str | os.PathLike) -> "DACFile":
         """Read ``path`` without running any pickled code. See :func:`read_dac_file`."""
         return read_dac_file(path)
+
+
+def _released_geometries() -> dict[str, "DACConfig"]:
+    # Descriptions of the released models, by geometry (the two 44.1 kHz releases share one; the larger
+    # codebook count stands for both).
+    from jaxdac.config import PRESETS
+
+    return {
+        "44khz model (44100 Hz, hop 512)": PRESETS["dac_44khz_16kbps"],
+        "24khz model (24000 Hz, hop 320)": PRESETS["dac_24khz"],
+        "16khz model (16000 Hz, hop 320)": PRESETS["dac_16khz"],
+    }
+
+
+def expected_frames(
+    config: "DACConfig", original_length: int, sample_rate: int, padding: bool, chunk_length: int
+) -> int | None:
+    """Code frames a model with ``config`` writes for ``original_length`` samples at ``sample_rate``,
+    as compress (ours and the original's) computes them; ``None`` if no window of this model gives
+    chunks of ``chunk_length`` frames.
+
+    The input is resampled to the model rate (``n`` samples). Unchunked (``padding``): padded
+    convolutions on ``n`` samples rounded up to a multiple of the hop. Chunked: windows of ``w``
+    samples (a multiple of the hop) give ``chunk_length`` frames each through unpadded convolutions,
+    one every ``model_output_length(w)`` input samples over ``n``.
+    """
+    from jaxdac import geometry
+    from jaxdac.dsp.resample import resampled_length
+
+    n = resampled_length(original_length, sample_rate, config.sample_rate)
+    if padding:
+        return geometry.encoded_length(config, n)
+    hop = config.hop_length
+    # The unpadded encoder loses a fixed number of frames to its context (15 for the released models):
+    # search the window sizes whose output could be chunk_length frames.
+    reach = 4 * -(-geometry.delay(config) // hop) + 4
+    for k in range(chunk_length, chunk_length + reach + 1):
+        if geometry.encoded_length(config, k * hop, padded=False) == chunk_length:
+            step = geometry.model_output_length(config, k * hop)
+            return -(-n // step) * chunk_length if step > 0 else None
+    return None
 
 
 def _to_bytes(dac_file: DACFile) -> bytes:
@@ -193,6 +259,14 @@ def read_dac_file(path: str | os.PathLike) -> DACFile:
     """
     path = Path(path)
     with open(path, "rb") as f:
+        start = f.read(len(_NPY_MAGIC))
+        if not start:
+            raise DACFileError(f"{path} is an empty file (0 bytes), not a DAC file")
+        if not _NPY_MAGIC.startswith(start):
+            raise DACFileError(f"{path} is not a DAC file (it does not begin as a DAC file does)")
+        if len(start) < len(_NPY_MAGIC):
+            raise DACFileError(f"{path} is not a valid DAC file: it is truncated")
+        f.seek(0)
         try:
             artifacts = _read_payload(f)
         except UnsafePickleError as e:
