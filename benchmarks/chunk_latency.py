@@ -76,7 +76,7 @@ class Reference:
     def __init__(self, threads: int):
         python = os.environ.get("JAXDAC_REFERENCE_PYTHON") or str(REPO / ".venv-reference" / "bin" / "python")
         if not Path(python).exists():
-            sys.exit(f"no reference interpreter at {python}: bash ../shared/reference/install.sh .venv-reference")
+            sys.exit(f"no reference interpreter at {python}: bash scripts/install_reference.sh .venv-reference")
         script = REPO / "benchmarks" / "reference_chunk_latency.py"
         self.proc = subprocess.Popen(
             [python, str(script), "--case", CASE, "--threads", str(threads)],

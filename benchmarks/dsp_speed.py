@@ -102,7 +102,7 @@ def reference_side(audio_path: str, out_path: str, repeats: int) -> None:
 def run_reference(audio_path: str, repeats: int) -> dict:
     python = os.environ.get("JAXDAC_REFERENCE_PYTHON") or str(REPO / ".venv-reference" / "bin" / "python")
     if not Path(python).exists():
-        sys.exit(f"no reference interpreter at {python}: bash ../shared/reference/install.sh .venv-reference")
+        sys.exit(f"no reference interpreter at {python}: bash scripts/install_reference.sh .venv-reference")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "reference.npz"
         subprocess.run(
@@ -288,7 +288,7 @@ def main() -> None:
         f"pyloudnorm {ref_versions['pyloudnorm']}. Best of {args.rounds} rounds of {args.repeats} runs after a "
         "warm-up, the two sides alternating; "
         "speed-up = original / jaxdac (steady state). The original's loudness filter runs through scipy's "
-        "`lfilter` (the reference environment's torchaudio patch, see ../shared/reference/install.sh). "
+        "`lfilter` (the reference environment's torchaudio patch, see scripts/install_reference.sh). "
         f"1-minute load average {load_before:.1f} before the run and {os.getloadavg()[0]:.1f} after "
         "(above the core count, other processes were competing for the cores).",
         "",

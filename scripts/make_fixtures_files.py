@@ -1,6 +1,6 @@
 """File-format fixtures written by the ORIGINAL implementation, for the main test suite.
 
-Run under the reference interpreter (see ../shared/reference/README.md):
+Run under the reference interpreter (built by scripts/install_reference.sh):
 
     PYTHONPATH=tests:scripts .venv-reference/bin/python scripts/make_fixtures_files.py
 
