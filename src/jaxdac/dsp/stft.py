@@ -81,9 +81,13 @@ def stft(
     and ``ceil(T / hop)`` with it. ``padding`` is the mode of the ``match_stride`` padding (audiotools'
     ``padding_type``: "reflect", "constant", "replicate", "circular"); the centering padding is always
     reflect, as in ``torch.stft``.
+
+    Computed in float32; float64 audio stays float64 (complex128 out) when ``jax_enable_x64`` is on,
+    which the losses' finite-difference gradient checks use.
     """
     hop_length = window_length // 4 if hop_length is None else hop_length
-    audio = jnp.asarray(audio, jnp.float32)
+    audio = jnp.asarray(audio)
+    audio = audio.astype(jnp.float64 if audio.dtype == jnp.float64 else jnp.float32)
     length = audio.shape[-1]
     left, right = _padding(length, window_length, hop_length, match_stride)
     no_pad = [(0, 0)] * (audio.ndim - 1)
