@@ -1,4 +1,4 @@
-"""Snake activation and weight-normalised 1-d convolutions, channels-last ``[B, T, C]``.
+"""Snake activation and weight-normalised convolutions, channels-last (``[B, T, C]``, 2-d ``[B, H, W, C]``).
 
 Parameter names follow the original checkpoint (``weight_g``, ``weight_v``, ``bias``, ``alpha``) so
 that converting a PyTorch state dict is a name table plus transposes (see
@@ -7,8 +7,10 @@ that converting a PyTorch state dict is a name table plus transposes (see
 =====================  =======================  ===================
 parameter              PyTorch                  jaxdac
 =====================  =======================  ===================
-Conv1d ``weight_v``    ``[out, in, k]``         ``[k, in, out]``
+Conv1d ``weight_v``    ``[out, in/groups, k]``  ``[k, in/groups, out]``
 Conv1d ``weight_g``    ``[out, 1, 1]``          ``[out]``
+Conv2d ``weight_v``    ``[out, in, kh, kw]``    ``[kh, kw, in, out]``
+Conv2d ``weight_g``    ``[out, 1, 1, 1]``       ``[out]``
 ConvT ``weight_v``     ``[in, out, k]``         ``[k, in, out]``
 ConvT ``weight_g``     ``[in, 1, 1]``           ``[in]``
 Snake ``alpha``        ``[1, C, 1]``            ``[C]``
@@ -26,6 +28,7 @@ from flax import nnx
 from jaxdac.geometry import Conv
 
 _DIMENSIONS = ("NWC", "WIO", "NWC")
+_DIMENSIONS_2D = ("NHWC", "HWIO", "NHWC")
 
 
 def snake(x: jax.Array, alpha: jax.Array) -> jax.Array:
@@ -41,7 +44,7 @@ class Snake(nnx.Module):
         return snake(x, self.alpha[...])
 
 
-def _weight_norm(v: jax.Array, g: jax.Array, axes: tuple[int, int]) -> jax.Array:
+def _weight_norm(v: jax.Array, g: jax.Array, axes: tuple[int, ...]) -> jax.Array:
     # w = g * v / ||v||, the norm taken over every axis but the one g indexes.
     norm = jnp.sqrt(jnp.sum(jnp.square(v), axis=axes, keepdims=True))
     return v * (jnp.expand_dims(g, axes) / norm)
@@ -59,11 +62,12 @@ def fold_weight_norm(module: nnx.Module, dtype=None) -> None:
     Folded layers use ``weight_v`` as their kernel directly, so a compiled function that receives folded
     parameters does not recompute the weight norm on every call (for the 44.1 kHz model that is a pass
     over 76 M weights per chunk). Folding is exact up to float32 rounding of that same product. A folded
-    module cannot be trained or converted back; apply it to a copy (``nnx.merge(*nnx.split(model))``)
+    module cannot be trained or converted back; apply it to a copy (``nnx.clone(model)``: outside a
+    transformation ``nnx.merge(*nnx.split(model))`` shares the model's variables and is not one)
     or, as :mod:`jaxdac.inference` does, inside a jitted function that returns the folded state.
     """
     for _, layer in nnx.iter_graph(module):
-        if isinstance(layer, (WNConv1d, WNConvTranspose1d)) and not _is_folded(layer):
+        if isinstance(layer, (WNConv1d, WNConvTranspose1d, WNConv2d)) and not _is_folded(layer):
             kernel = layer.kernel()
             bias = layer.bias[...]
             if dtype is not None:
@@ -80,14 +84,22 @@ def _torch_default_init(key, shape, fan_in):
 
 
 class WNConv1d(nnx.Module):
-    """Weight-normalised Conv1d. ``weight_g`` scales each *output* channel."""
+    """Weight-normalised Conv1d. ``weight_g`` scales each *output* channel.
 
-    def __init__(self, in_channels: int, out_channels: int, spec: Conv, *, zero_bias: bool = True, rngs: nnx.Rngs):
+    With ``groups`` the input and output channels split into that many groups, each convolved on its own
+    (PyTorch's ``groups``): the kernel is ``[k, in / groups, out]``, output channel ``o`` reading group
+    ``o // (out / groups)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, spec: Conv, *, zero_bias: bool = True, groups: int = 1,
+                 rngs: nnx.Rngs):
         assert not spec.transpose
+        assert in_channels % groups == 0 and out_channels % groups == 0, (in_channels, out_channels, groups)
         self.spec = spec
-        fan_in = in_channels * spec.kernel
-        v = _torch_default_init(rngs.params(), (spec.kernel, in_channels, out_channels), fan_in)
-        self.weight_v = nnx.Param(v)  # [k, in, out]
+        self.groups = groups
+        fan_in = in_channels // groups * spec.kernel
+        v = _torch_default_init(rngs.params(), (spec.kernel, in_channels // groups, out_channels), fan_in)
+        self.weight_v = nnx.Param(v)  # [k, in / groups, out]
         self.weight_g = nnx.Param(jnp.sqrt(jnp.sum(jnp.square(v), axis=(0, 1))))  # [out]
         # The original zeroes Conv1d biases at init (``init_weights``).
         bias = jnp.zeros((out_channels,)) if zero_bias else _torch_default_init(rngs.params(), (out_channels,), fan_in)
@@ -106,6 +118,89 @@ class WNConv1d(nnx.Module):
             window_strides=(self.spec.stride,),
             padding=[(p, p)],
             rhs_dilation=(self.spec.dilation,),
+            dimension_numbers=_DIMENSIONS,
+            feature_group_count=self.groups,
+        )
+        return y + self.bias[...]
+
+
+def _fold_phases(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> tuple[jax.Array, jax.Array]:
+    """A convolution strided by ``s`` along the last spatial axis, as a stride-1 one over its phases.
+
+    With the input zero-padded by ``padding``, output ``j`` is ``sum_k w[k] x[s j + k]``. Writing the tap
+    ``k = s m + r`` and the position ``s i + r`` as (row ``i``, phase ``r``), that is
+    ``sum_m sum_r w[s m + r] x[s (j + m) + r]``: a stride-1 convolution with ``ceil(k / s)`` taps over
+    ``s * C`` channels (phase-major), the kernel zero-padded to a whole number of phases. Folding the
+    phases into channels is a reshape. The padded input is cut (or zero-extended) to exactly the
+    ``s * (n_out + taps - 1)`` samples the outputs read. ``x [..., L, C]``, ``kernel [..., k, C, out]``;
+    returns both folded, to be convolved with stride 1 and no padding along that axis.
+    """
+    axis, kernel_axis = x.ndim - 2, kernel.ndim - 3
+    k, length = kernel.shape[kernel_axis], x.shape[axis]
+    taps = -(-k // stride)
+    n_out = (length + 2 * padding - k) // stride + 1
+    total = stride * (n_out + taps - 1)
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (padding, max(0, total - length - padding))
+    x = jax.lax.slice_in_dim(jnp.pad(x, widths), 0, total, axis=axis)
+    x = x.reshape(*x.shape[:axis], total // stride, stride * x.shape[-1])
+    kernel_widths = [(0, 0)] * kernel.ndim
+    kernel_widths[kernel_axis] = (0, taps * stride - k)
+    kernel = jnp.pad(kernel, kernel_widths)
+    kernel = kernel.reshape(*kernel.shape[:kernel_axis], taps, stride * kernel.shape[-2], kernel.shape[-1])
+    return x, kernel
+
+
+class WNConv2d(nnx.Module):
+    """Weight-normalised Conv2d on ``[B, H, W, C]``, the discriminators' layer. ``weight_g`` scales each
+    output channel; PyTorch's default init (uniform weights and bias, bound ``1 / sqrt(fan_in)``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], stride: tuple[int, int] = (1, 1),
+                 padding: tuple[int, int] = (0, 0), *, rngs: nnx.Rngs):
+        self.kernel_size = tuple(kernel)
+        self.stride = tuple(stride)
+        self.padding = tuple(padding)
+        fan_in = in_channels * kernel[0] * kernel[1]
+        v = _torch_default_init(rngs.params(), (*kernel, in_channels, out_channels), fan_in)
+        self.weight_v = nnx.Param(v)  # [kh, kw, in, out]
+        self.weight_g = nnx.Param(jnp.sqrt(jnp.sum(jnp.square(v), axis=(0, 1, 2))))  # [out]
+        self.bias = nnx.Param(_torch_default_init(rngs.params(), (out_channels,), fan_in))
+
+    def kernel(self) -> jax.Array:  # [kh, kw, in, out]
+        if _is_folded(self):
+            return self.weight_v[...]
+        return _weight_norm(self.weight_v[...], self.weight_g[...], axes=(0, 1, 2))
+
+    def __call__(self, x: jax.Array) -> jax.Array:  # [B, H, W, in] -> [B, H', W', out]
+        (ph, pw), (sh, sw) = self.padding, self.stride
+        kernel = self.kernel()
+        if sh == 1 and sw > 1:
+            # Strided along W only (the MRD's frequency axis): the same sums as a stride-1 convolution
+            # over the sw phases of W, see _fold_phases. Forward cost is alike; the backward pass avoids
+            # the input-dilated convolution that XLA's CPU backend runs about 2x slower.
+            x, kernel = _fold_phases(x, kernel, sw, pw)
+            sw, pw = 1, 0
+        y = jax.lax.conv_general_dilated(
+            x,
+            kernel,
+            window_strides=(sh, sw),
+            padding=[(ph, ph), (pw, pw)],
+            dimension_numbers=_DIMENSIONS_2D,
+        )
+        return y + self.bias[...]
+
+    def columns(self, x: jax.Array) -> jax.Array:  # [N, H, in] -> [N, H', out]
+        """The same layer for a ``(kh, 1)`` kernel, with the width folded into the batch: such a kernel
+        never mixes columns, so ``[B, H, W, C]`` is ``B * W`` independent 1-d signals ``[H, C]`` and the
+        layer is a 1-d convolution over them (which XLA's CPU backend runs about 1.5x faster)."""
+        kh, kw = self.kernel_size
+        assert kw == 1 and self.stride[1] == 1 and self.padding[1] == 0, "columns() needs a (kh, 1) kernel"
+        ph = self.padding[0]
+        y = jax.lax.conv_general_dilated(
+            x,
+            self.kernel()[:, 0],
+            window_strides=(self.stride[0],),
+            padding=[(ph, ph)],
             dimension_numbers=_DIMENSIONS,
         )
         return y + self.bias[...]

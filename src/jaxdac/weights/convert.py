@@ -1,9 +1,11 @@
 """Between the original's PyTorch state dict and the Flax model: a name table plus transposes.
 
-Parameter paths of :class:`jaxdac.nn.DAC` are the original's state-dict keys (``encoder.block.0.weight_v``
-is ``model.encoder.block[0].weight_v``), so the table maps every key to itself and records, per layer
-type, how the array is laid out on each side. Conversion is auditable: every source key is consumed,
-every shape is checked, and unknown or missing keys are errors that name the key.
+Parameter paths of :class:`jaxdac.nn.DAC` and :class:`jaxdac.nn.discriminator.Discriminator` are the
+original's state-dict keys (``encoder.block.0.weight_v`` is ``model.encoder.block[0].weight_v``,
+``discriminators.0.convs.0.0.weight_v`` is ``discriminators[0].convs[0][0].weight_v``), so the table maps
+every key to itself and records, per layer type, how the array is laid out on each side. Conversion is
+auditable: every source key is consumed, every shape is checked, and unknown or missing keys are errors
+that name the key.
 
 Our own format for converted weights is a ``.safetensors`` file (no pickle) holding the parameters in
 jaxdac's layout and the model config as JSON in its metadata.
@@ -22,10 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxdac.config import DACConfig
+from jaxdac.config import DACConfig, DiscriminatorConfig
 from jaxdac.io.atomic import atomic_output
 from jaxdac.nn.codec import DAC
-from jaxdac.nn.layers import Snake, WNConv1d, WNConvTranspose1d
+from jaxdac.nn.discriminator import Discriminator
+from jaxdac.nn.layers import Snake, WNConv1d, WNConv2d, WNConvTranspose1d
 from jaxdac.nn.quantize import Codebook
 
 FORMAT = "jaxdac-weights"
@@ -48,7 +51,7 @@ class Entry:
 
 # Per layer type and parameter: (PyTorch -> jaxdac, jaxdac -> PyTorch) array maps.
 _LAYOUTS: dict[type, dict[str, tuple[Callable, Callable]]] = {
-    # Conv1d weight [out, in, k] <-> [k, in, out]; weight_g [out, 1, 1] <-> [out].
+    # Conv1d weight [out, in / groups, k] <-> [k, in / groups, out]; weight_g [out, 1, 1] <-> [out].
     WNConv1d: {
         "weight_v": (lambda a: a.transpose(2, 1, 0), lambda a: a.transpose(2, 1, 0)),
         "weight_g": (lambda a: a.reshape(-1), lambda a: a.reshape(-1, 1, 1)),
@@ -58,6 +61,12 @@ _LAYOUTS: dict[type, dict[str, tuple[Callable, Callable]]] = {
     WNConvTranspose1d: {
         "weight_v": (lambda a: a.transpose(2, 0, 1), lambda a: a.transpose(1, 2, 0)),
         "weight_g": (lambda a: a.reshape(-1), lambda a: a.reshape(-1, 1, 1)),
+        "bias": (lambda a: a, lambda a: a),
+    },
+    # Conv2d weight [out, in, kh, kw] <-> [kh, kw, in, out]; weight_g [out, 1, 1, 1] <-> [out].
+    WNConv2d: {
+        "weight_v": (lambda a: a.transpose(2, 3, 1, 0), lambda a: a.transpose(3, 2, 0, 1)),
+        "weight_g": (lambda a: a.reshape(-1), lambda a: a.reshape(-1, 1, 1, 1)),
         "bias": (lambda a: a, lambda a: a),
     },
     # Snake alpha [1, C, 1] <-> [C].
@@ -72,7 +81,12 @@ def abstract_model(config: DACConfig) -> DAC:
     return nnx.eval_shape(lambda: DAC(config, rngs=nnx.Rngs(0)))
 
 
-def name_table(model: DAC) -> dict[str, Entry]:
+def abstract_discriminator(config: DiscriminatorConfig) -> Discriminator:
+    """The discriminator with shapes but no values (nothing allocated)."""
+    return nnx.eval_shape(lambda: Discriminator(config, rngs=nnx.Rngs(0)))
+
+
+def name_table(model: DAC | Discriminator) -> dict[str, Entry]:
     """Original state-dict key -> :class:`Entry`, for every parameter of ``model``."""
     table: dict[str, Entry] = {}
     for path, module in nnx.iter_modules(model):
@@ -90,7 +104,7 @@ def name_table(model: DAC) -> dict[str, Entry]:
     return table
 
 
-def _fill(model: DAC, values: Mapping[tuple, np.ndarray]) -> DAC:
+def _fill(model, values: Mapping[tuple, np.ndarray]):
     graphdef, state = nnx.split(model)
     flat = nnx.to_flat_state(state)
     leaves = []
@@ -106,7 +120,16 @@ def from_state_dict(config: DACConfig, state_dict: Mapping[str, np.ndarray]) -> 
 
     Every key must be consumed and every shape must match; otherwise :class:`ConversionError`.
     """
-    model = abstract_model(config)
+    return _from_state_dict(abstract_model(config), state_dict)
+
+
+def discriminator_from_state_dict(config: DiscriminatorConfig, state_dict: Mapping[str, np.ndarray]) -> Discriminator:
+    """Build a discriminator from an original state dict (``weight_g``/``weight_v`` names), as
+    :func:`from_state_dict` does for the generator."""
+    return _from_state_dict(abstract_discriminator(config), state_dict)
+
+
+def _from_state_dict(model, state_dict: Mapping[str, np.ndarray]):
     table = name_table(model)
     unknown = sorted(set(state_dict) - set(table))
     if unknown:
@@ -129,7 +152,7 @@ def from_state_dict(config: DACConfig, state_dict: Mapping[str, np.ndarray]) -> 
     return _fill(model, values)
 
 
-def to_state_dict(model: DAC) -> dict[str, np.ndarray]:
+def to_state_dict(model: DAC | Discriminator) -> dict[str, np.ndarray]:
     """The model's parameters as an original state dict (PyTorch layouts, ``weight_g``/``weight_v``)."""
     out = {}
     for key, entry in name_table(model).items():
@@ -140,9 +163,21 @@ def to_state_dict(model: DAC) -> dict[str, np.ndarray]:
     return out
 
 
+def discriminator_to_state_dict(model: Discriminator) -> dict[str, np.ndarray]:
+    """The discriminator's parameters as the original's state dict (``Discriminator.state_dict()``)."""
+    if not isinstance(model, Discriminator):
+        raise TypeError(f"expected a jaxdac Discriminator, got {type(model).__name__}")
+    return to_state_dict(model)
+
+
 def torch_shapes(config: DACConfig) -> dict[str, tuple[int, ...]]:
     """Expected original state-dict keys and shapes for ``config``, without building the model."""
     return {key: entry.torch_shape for key, entry in name_table(abstract_model(config)).items()}
+
+
+def discriminator_torch_shapes(config: DiscriminatorConfig) -> dict[str, tuple[int, ...]]:
+    """Expected original state-dict keys and shapes of the discriminator, without building it."""
+    return {key: entry.torch_shape for key, entry in name_table(abstract_discriminator(config)).items()}
 
 
 # --- our format -------------------------------------------------------------------------------------
