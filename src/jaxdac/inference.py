@@ -35,7 +35,7 @@ from jaxdac.dsp import LoudnessMeter, Resampler
 from jaxdac.dsp.resample import resampled_length
 from jaxdac.io.dacfile import DACFile
 from jaxdac.nn.codec import DAC
-from jaxdac.nn.layers import Snake, fold_weight_norm
+from jaxdac.nn.precision import cast_for_compute
 
 # Loudness is clamped at -70 LUFS (silence), and gains use exp(dB * ln(10) / 20) as the original does.
 GAIN_FACTOR = math.log(10) / 20
@@ -45,7 +45,7 @@ TRACES: collections.Counter = collections.Counter()
 
 
 # The chunk functions run on prepared parameters: weight norm folded into every kernel once
-# (nn.layers.fold_weight_norm) instead of on every chunk and, for dtype="bfloat16", the encoder and decoder
+# (nn.precision.cast_for_compute) instead of on every chunk and, for dtype="bfloat16", the encoder and decoder
 # cast down (the quantizer stays float32, so the codebook search does not see bfloat16 rounding). The last
 # few prepared states are kept, keyed on the identity of the parameter arrays (held, so ids stay unique).
 _PREPARED: collections.OrderedDict = collections.OrderedDict()
@@ -55,14 +55,7 @@ _PREPARED_SLOTS = 2
 @functools.partial(jax.jit, static_argnames=("graphdef", "dtype"))
 def _prepare_state(graphdef, state, dtype):
     model = nnx.merge(graphdef, state)
-    low = None if dtype == "float32" else jnp.dtype(dtype)
-    fold_weight_norm(model.encoder, low)
-    fold_weight_norm(model.quantizer)
-    fold_weight_norm(model.decoder, low)
-    if low is not None:
-        for _, snake in nnx.iter_graph(model):
-            if isinstance(snake, Snake):
-                snake.alpha.set_value(snake.alpha[...].astype(low))
+    cast_for_compute(model, dtype)
     return nnx.split(model)[1]
 
 

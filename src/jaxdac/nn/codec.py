@@ -232,18 +232,30 @@ class DAC(nnx.Module):
         return self.decode(self.quantizer.from_codes(codes).z)
 
     def __call__(
-        self, audio: jax.Array, n_quantizers: int | None = None, *, train: bool = False, key: jax.Array | None = None
+        self,
+        audio: jax.Array,
+        n_quantizers: int | None = None,
+        *,
+        train: bool = False,
+        key: jax.Array | None = None,
+        dtype=None,
     ) -> ForwardOutput:
         """Encode and decode ``audio [B, 1, T]`` (padded mode), cropping the output to ``T`` samples.
 
-        With ``train=True`` quantiser dropout applies (``key`` draws it). Not jitted: call it inside
-        your own jitted training step.
+        With ``train=True`` quantiser dropout applies (``key`` draws it). ``dtype`` (e.g. bfloat16) is
+        the dtype the encoder and decoder compute in, for a model prepared by
+        :func:`jaxdac.nn.precision.cast_for_compute`; the quantiser always runs in float32 and the
+        output audio is float32. Not jitted: call it inside your own jitted training step.
         """
         self._check_audio(audio)
         length = audio.shape[-1]
         x = self.preprocess(audio).transpose(0, 2, 1)
-        q = self.quantizer(self.encoder(x), n_quantizers, train=train, key=key)
-        y = self.decoder(q.z)[:, :length].transpose(0, 2, 1)
+        if dtype is not None:
+            x = x.astype(dtype)
+        z = self.encoder(x).astype(jnp.float32)
+        q = self.quantizer(z, n_quantizers, train=train, key=key)
+        z_q = q.z if dtype is None else q.z.astype(dtype)
+        y = self.decoder(z_q)[:, :length].astype(jnp.float32).transpose(0, 2, 1)
         return ForwardOutput(
             audio=y,
             z=q.z.transpose(0, 2, 1),

@@ -95,6 +95,24 @@ class VectorQuantize(nnx.Module):
         return self.codebook.weight[...][ids]
 
 
+def dropout_counts(key: jax.Array | None, batch: int, n_codebooks: int, p: float) -> jax.Array:
+    """Quantiser dropout (improved RVQGAN): how many codebooks each batch item keeps in training, ``[B]``.
+
+    As the original: the first ``int(batch * p)`` items keep a number drawn uniformly from
+    ``1..n_codebooks``, the others keep all (``n_codebooks + 1``, so that ``i < keep`` holds for every
+    codebook index ``i``). Codebooks past an item's count still run (their codes are returned) but add
+    nothing to its ``z`` and nothing to its commitment and codebook losses.
+    """
+    keep = jnp.full((batch,), n_codebooks + 1)
+    n_dropout = int(batch * p)
+    if n_dropout:
+        if key is None:
+            raise ValueError("quantizer dropout in training needs a PRNG key")
+        drawn = jax.random.randint(key, (batch,), 1, n_codebooks + 1)
+        keep = jnp.where(jnp.arange(batch) < n_dropout, drawn, keep)
+    return keep
+
+
 class ResidualVectorQuantize(nnx.Module):
     """Residual VQ (SoundStream): each quantiser codes what the previous ones left."""
 
@@ -130,13 +148,7 @@ class ResidualVectorQuantize(nnx.Module):
         if train:
             if n_quantizers is not None:
                 raise ValueError("n_quantizers is not used in training (quantizer dropout decides)")
-            keep = jnp.full((batch,), self.n_codebooks + 1)
-            n_dropout = int(batch * self.quantizer_dropout)
-            if n_dropout:
-                if key is None:
-                    raise ValueError("quantizer dropout in training needs a PRNG key")
-                drawn = jax.random.randint(key, (batch,), 1, self.n_codebooks + 1)
-                keep = jnp.where(jnp.arange(batch) < n_dropout, drawn, keep)
+            keep = dropout_counts(key, batch, self.n_codebooks, self.quantizer_dropout)
             active = self.quantizers
         else:
             n = self.n_codebooks if n_quantizers is None else n_quantizers
