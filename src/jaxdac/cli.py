@@ -506,6 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", type=Path, help="output file (.safetensors is appended if missing)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_convert)
+
+    from jaxdac.train import command as train_command  # jaxdac train / export (jaxdac/train/command.py)
+
+    train_command.add_parsers(sub)
     return parser
 
 
