@@ -459,6 +459,12 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from jaxdac.evaluate import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="jaxdac", description="Descript Audio Codec in JAX.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -506,6 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", type=Path, help="output file (.safetensors is appended if missing)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_convert)
+
+    from jaxdac import evaluate  # standard library only at import, like this module
+
+    p = evaluate.add_parser(sub)  # jaxdac evaluate: the original's metrics (jaxdac/evaluate.py)
+    p.set_defaults(func=cmd_evaluate)
 
     from jaxdac.train import command as train_command  # jaxdac train / export (jaxdac/train/command.py)
 
