@@ -140,7 +140,10 @@ def main():
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), str(REPO / "tests" / "parity"),
                                                        str(REPO / "scripts"), str(REPO / "src")]),
-               OMP_NUM_THREADS=str(args.threads), JAXDAC_COMPILATION_CACHE="off")
+               OMP_NUM_THREADS=str(args.threads), JAXDAC_COMPILATION_CACHE="off",
+               # torch's OpenMP threads sleep when idle instead of spinning: on a machine shared with
+               # other work, spinning threads slow the original many times over, which is not its speed.
+               OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
     reference = reference_python()
     load_before = os.getloadavg()[0]
     rows = []
@@ -184,7 +187,7 @@ def main():
         f"`benchmarks/train_throughput.py --cases {args.cases} --steps {args.steps} --warmup {args.warmup} "
         f"--workers {args.workers} --threads {args.threads}` on {machine()}; 1-minute load average "
         f"{load_before:.1f} before and {load_after:.1f} after. float32, {SECONDS} s excerpts of 48 files, "
-        f"{args.workers} data workers on both sides. Steady state: steps {args.warmup + 1} to {args.steps}; "
+        f"{args.workers} data workers on both sides; the original with OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']}. Steady state: steps {args.warmup + 1} to {args.steps}; "
         "first step = from process start to the first step's metrics (imports, data workers, compiling); "
         "whole process = launch to exit; ratio = jaxdac's seconds per step / the original's.",
         "",
