@@ -361,28 +361,33 @@ def test_an_existing_run_is_not_overwritten_and_resume_takes_no_new_settings(str
     assert proc.returncode == 1 and "only --steps may change" in proc.stderr
 
 
-def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, dataset, monkeypatch):
-    import errno
+FULL_DISK_RUN = """
+import errno, json, sys
+from jaxdac.cli import enable_compilation_cache
+from jaxdac.train import loop
+enable_compilation_cache()
+from jaxdac.train.config import load_config
+config = load_config(sys.argv[1], overrides=["data.train={'all': ['%s']}" % sys.argv[2],
+                                             "schedule.checkpoint_freq=1", "schedule.valid_freq=100"])
+saves = []
+real_save = loop.Checkpoints.save
+def save(self, state, data_state, meta, val_mel):
+    saves.append(meta["step"])
+    if meta["step"] == 2:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    return real_save(self, state, data_state, meta, val_mel)
+loop.Checkpoints.save = save
+try:
+    loop.run(config, sys.argv[3], num_iters=4, progress=False)
+except loop.TrainingError as e:
+    print(json.dumps({"saves": saves, "error": str(e)}))
+"""
 
-    from jaxdac.train import loop
-    from jaxdac.train.config import load_config
 
-    config = load_config(preset="tiny", overrides=[f"data.train={{'all': ['{dataset}']}}", "data.batch_size=2",
-                                                   "data.val_batch_size=2", "data.val_examples=2",
-                                                   "data.val_duration=1.0", "schedule.checkpoint_freq=1",
-                                                   "schedule.valid_freq=100"])
-    saves = []
-    real_save = loop.Checkpoints.save
-
-    def save(self, state, data_state, meta, val_mel):
-        saves.append(meta["step"])
-        if meta["step"] == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_save(self, state, data_state, meta, val_mel)
-
-    monkeypatch.setattr(loop.Checkpoints, "save", save)
-    with pytest.raises(loop.TrainingError, match=r"checkpoint 2 could not be written \(the disk is full\); "
-                                                 r"checkpoint 1 is kept"):
-        loop.run(config, tmp_path / "run", num_iters=4, progress=False)
-    assert saves == [1, 2]
-    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit()) == ["1"]
+def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, dataset, env, tiny_yml):
+    # In a process of its own with the shared compilation cache (the tiny programs compiled once).
+    run = tmp_path / "run"
+    out = json.loads(_python(FULL_DISK_RUN, tiny_yml, dataset, run, env=env, devices=1).stdout.splitlines()[-1])
+    assert out["saves"] == [1, 2]
+    assert out["error"].startswith("checkpoint 2 could not be written (the disk is full); checkpoint 1 is kept")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.isdigit()) == ["1"]
