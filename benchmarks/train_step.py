@@ -27,7 +27,6 @@ import csv
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
+from end_to_end import run_child  # noqa: E402  (the child's JSON and peak RSS)
 SECONDS = 0.38
 
 
@@ -102,24 +102,6 @@ def _original_trainer(case: str):
     shapes = {k: tuple(v.shape) for k, v in dac.model.Discriminator(**kwargs).state_dict().items()}
     discriminator = build_discriminator(kwargs, train_cases.discriminator_weights(shapes, case))
     return OriginalTrainer(generator, discriminator)
-
-
-def run_child(cmd: list[str], result: Path, env: dict, timeout: float) -> tuple[dict, float]:
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - start > timeout:
-                proc.kill()
-                raise TimeoutError(" ".join(cmd))
-            time.sleep(0.05)
-        if status != 0:
-            err.seek(0)
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{err.read().decode()[-3000:]}")
-    return json.loads(result.read_text()), usage.ru_maxrss / 1024
 
 
 def reference_python() -> Path:

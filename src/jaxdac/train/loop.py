@@ -565,7 +565,6 @@ def run(config: RunConfig, output: str | os.PathLike, *, resume: bool = False, n
                     sums[k] = sums.get(k, 0.0) + float(v)
                 count += float(n)
         val_metrics = {k: v / max(count, 1.0) for k, v in sums.items()}
-        val_metrics["loss"] = val_metrics["mel/loss"]  # the original logs its val loss as the mel loss
         logs.scalars(done, "val", val_metrics)
         console(f"validation at step {done}: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(val_metrics.items())))
 
