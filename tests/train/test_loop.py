@@ -278,8 +278,12 @@ def _assert_close_runs(a: Path, b: Path) -> None:
     assert [(m["step"], m["split"]) for m in ma] == [(m["step"], m["split"]) for m in mb]
     for x, y in zip(ma, mb):
         for name in x:
-            if name not in ("step", "split"):
-                assert y[name] == pytest.approx(x[name], rel=1e-5, abs=1e-7), (x["step"], name)
+            if name in ("step", "split"):
+                continue
+            # Losses within 1e-5; the gradient norm sums squares over every parameter, reduced across
+            # devices in another order: within 1e-4 (measured 1.7e-5 once, two hosts against one device).
+            rel = 1e-4 if name.startswith("other/") else 1e-5
+            assert y[name] == pytest.approx(x[name], rel=rel, abs=1e-7), (x["step"], name)
     # Parameters within 1e-5, except where Adam divides a gradient of almost nothing by its own size
     # (m / sqrt(v) is then the sign of float noise): such an element may move by up to one update per
     # step (lr 1e-4) the other way. Allowed for at most 0.1% of a tensor (measured: 1 of 7,168, 1.3e-5).
