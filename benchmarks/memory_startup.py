@@ -35,7 +35,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_RATE = 44100
 WIN = 5.0

@@ -37,6 +37,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
 from end_to_end import run_child  # noqa: E402  (the child's JSON and peak RSS)
+
 SECONDS = 0.38
 
 
