@@ -25,11 +25,13 @@ def seeded_model(case: str) -> DAC:
     return convert.from_state_dict(config, model_cases.seeded_state_dict(shapes, model_cases.seed_of(case)))
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "n"))
-def _quantize(graphdef, state, encoded, n):
+@functools.partial(jax.jit, static_argnames=("graphdef",))
+def _quantize_every_n(graphdef, state, encoded):
+    """The quantiser at every ``n_quantizers`` from 1 to N, in one compiled program (not N)."""
     from flax import nnx
 
-    return nnx.merge(graphdef, state)(encoded, n)
+    quantizer = nnx.merge(graphdef, state)
+    return [quantizer(encoded, n) for n in range(1, quantizer.n_codebooks + 1)]
 
 
 def run_jaxdac(model: DAC, x: np.ndarray, per_n_channels: int | None = None) -> dict[str, np.ndarray]:
@@ -53,8 +55,7 @@ def run_jaxdac(model: DAC, x: np.ndarray, per_n_channels: int | None = None) -> 
     encoded = model.encoder(model.preprocess(audio).transpose(0, 2, 1))
     graphdef, state = nnx.split(model.quantizer)
     keep = slice(None) if per_n_channels is None else slice(0, per_n_channels)
-    for n in range(1, model.n_codebooks + 1):
-        q = _quantize(graphdef, state, encoded, n)
+    for n, q in enumerate(_quantize_every_n(graphdef, state, encoded), start=1):
         result[f"z_n{n}"] = q.z.transpose(0, 2, 1)[:, keep]
         result[f"codes_n{n}"] = q.codes
     return {k: np.asarray(v) for k, v in result.items()}

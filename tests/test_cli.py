@@ -26,12 +26,6 @@ WIN = "0.5"  # seconds: a few windows per test file, so the chunked path runs
 AUDIO_ATOL = 1e-5  # decoded audio computed in batches of different shapes: float rounding apart
 
 
-@pytest.fixture(autouse=True)
-def no_compilation_cache(monkeypatch):
-    # In-process runs must not write into ~/.cache; the subprocess test below checks the cache.
-    monkeypatch.setenv("JAXDAC_COMPILATION_CACHE", "off")
-
-
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
@@ -324,7 +318,7 @@ def test_python_m_jaxdac_errors_are_one_line(tmp_path, weights):
     for args in (["decode", tmp_path / "broken.dac", "-o", tmp_path / "out", "--weights", weights],
                  ["encode", tmp_path / "missing.wav", "-o", tmp_path / "out"],
                  ["encode", "--win-duration", "soon", "x.wav", "-o", tmp_path / "out"]):
-        proc = _jaxdac(*args, env={"JAXDAC_COMPILATION_CACHE": "off"})
+        proc = _jaxdac(*args)
         assert proc.returncode in (1, 2), proc
         assert proc.stderr.startswith("jaxdac: error: ") and proc.stderr.count("\n") == 1, proc.stderr
         assert "Traceback" not in proc.stderr and proc.stdout == ""
@@ -362,17 +356,15 @@ def test_model_mismatches_are_refused_in_one_line(tmp_path, weights):
     model = load_model(path=weights)
     write_dac_file(compress(model, noise(1.0, 44100, 1).T, 44100), tmp_path / "x.dac")  # 44100 samples, 87 frames
 
-    env = {"JAXDAC_COMPILATION_CACHE": "off"}
-    line = _one_error_line(_jaxdac("decode", tmp_path / "x.dac", "-o", tmp_path / "out", "--weights", weights_16k,
-                                   env=env))
+    line = _one_error_line(_jaxdac("decode", tmp_path / "x.dac", "-o", tmp_path / "out", "--weights", weights_16k))
     assert line == (f"jaxdac: error: {tmp_path / 'x.dac'}: written by a different model: its 87 frames for 44100 "
                     "samples at 44100 Hz fit a 44khz model (44100 Hz, hop 512), not this model (16000 Hz, hop 320), "
                     "which makes 50"), line
     line = _one_error_line(_jaxdac("decode", tmp_path / "x.dac", "-o", tmp_path / "out", "--weights", weights,
-                                   "--model-type", "16khz", env=env))
+                                   "--model-type", "16khz"))
     assert line.startswith("jaxdac: error: --model-type 16khz does not match --weights: ") and line.endswith(
         "holds a 44100 Hz, hop 512, 4 codebooks model, not the 16khz 8kbps release (16000 Hz, hop 320, 12 codebooks)"), line
-    line = _one_error_line(_jaxdac("download", "--weights", weights, env=env))
+    line = _one_error_line(_jaxdac("download", "--weights", weights))
     assert "unrecognized arguments: --weights" in line
     assert not (tmp_path / "out").exists()
     # The same checks in the Python API.
@@ -387,7 +379,7 @@ def test_a_very_short_seamless_window_warns_with_the_efficient_minimum(tmp_path,
     work: one warning line naming the shortest efficient window, and the run completes."""
     sf.write(tmp_path / "x.wav", noise(0.4, 44100, 1), 44100)
     proc = _jaxdac("encode", tmp_path / "x.wav", "-o", tmp_path / "short", "--weights", weights, "--win-duration",
-                   "0.001", env={"JAXDAC_COMPILATION_CACHE": "off"})
+                   "0.001")
     assert proc.returncode == 0, proc.stderr
     # Encoder context 8 + 8 frames: a 1-frame window does 17x the work; 4 x 16 frames = 0.74 s adds <= 25%.
     assert proc.stderr.splitlines() == [
@@ -416,8 +408,7 @@ def _folder_with_bad_files(root: Path) -> Path:
 
 def test_a_folder_encode_skips_unreadable_files_and_finishes_the_rest(tmp_path, weights):
     tree = _folder_with_bad_files(tmp_path)
-    proc = _jaxdac("encode", tree, "-o", tmp_path / "codes", "--weights", weights, "--win-duration", "1",
-                   env={"JAXDAC_COMPILATION_CACHE": "off"})
+    proc = _jaxdac("encode", tree, "-o", tmp_path / "codes", "--weights", weights, "--win-duration", "1")
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.split() == [str(tmp_path / "codes" / "a.dac"), str(tmp_path / "codes" / "sub" / "b.dac")]
     lines = proc.stderr.splitlines()
