@@ -5,8 +5,8 @@
 
 Builds ``dac.DAC`` (44.1 kHz) with the seeded weights of ``scripts/reference_model.py::build_original``,
 then times ``model.compress(AudioSignal(audio, sample_rate), win_duration)`` or ``model.decompress(path)``
-(wall clock, model construction excluded) and writes the seconds to RESULT.json. The parent process
-measures this process's peak RSS.
+(wall clock, model construction excluded), ``1 + --repeats`` times, and writes the seconds of each call to
+RESULT.json. The parent process measures this process's peak RSS.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--win", type=float, default=5.0)
     parser.add_argument("--sample-rate", type=int, default=48000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=0)
     args = parser.parse_args()
 
     import numpy as np
@@ -43,19 +44,22 @@ def main() -> None:
     start = time.perf_counter()
     model = build_original(model_cases.presets()["dac_44khz"], model_cases.seed_of("dac_44khz"))
     build = time.perf_counter() - start
-    start = time.perf_counter()
+    times = []
+    for _ in range(1 + args.repeats):
+        start = time.perf_counter()
+        if args.op == "compress":
+            signal = AudioSignal(torch.from_numpy(np.load(args.src)), args.sample_rate)
+            out = model.compress(signal, win_duration=args.win)
+        else:
+            out = model.decompress(args.src)
+        times.append(time.perf_counter() - start)
     if args.op == "compress":
-        signal = AudioSignal(torch.from_numpy(np.load(args.src)), args.sample_rate)
-        dac_file = model.compress(signal, win_duration=args.win)
-        seconds = time.perf_counter() - start
-        dac_file.save(args.dst)
-        extra = {"chunk_length": int(dac_file.chunk_length), "frames": int(dac_file.codes.shape[-1])}
+        out.save(args.dst)
+        extra = {"chunk_length": int(out.chunk_length), "frames": int(out.codes.shape[-1])}
     else:
-        signal = model.decompress(args.src)
-        seconds = time.perf_counter() - start
-        np.save(args.dst, signal.audio_data.numpy())
-        extra = {"samples": int(signal.audio_data.shape[-1])}
-    Path(args.result).write_text(json.dumps({"seconds": seconds, "build_s": build, **extra}))
+        np.save(args.dst, out.audio_data.numpy())
+        extra = {"samples": int(out.audio_data.shape[-1])}
+    Path(args.result).write_text(json.dumps({"times": times, "build_s": build, **extra}))
 
 
 if __name__ == "__main__":

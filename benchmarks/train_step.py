@@ -26,7 +26,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
-from end_to_end import run_child  # noqa: E402  (the child's JSON and peak RSS)
+from common import machine, reference_python, run_child  # noqa: E402
 
 SECONDS = 0.38
 
@@ -103,28 +102,6 @@ def _original_trainer(case: str):
     shapes = {k: tuple(v.shape) for k, v in dac.model.Discriminator(**kwargs).state_dict().items()}
     discriminator = build_discriminator(kwargs, train_cases.discriminator_weights(shapes, case))
     return OriginalTrainer(generator, discriminator)
-
-
-def reference_python() -> Path:
-    python = Path(os.environ.get("JAXDAC_REFERENCE_PYTHON", REPO / ".venv-reference" / "bin" / "python"))
-    if not python.exists():
-        sys.exit(f"no reference interpreter at {python}: bash scripts/install_reference.sh .venv-reference")
-    return python
-
-
-def machine() -> str:
-    model = "unknown processor"
-    flags = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model == "unknown processor":
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    isa = ", ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "no AVX2"
-    return f"{model} ({isa}), {os.cpu_count()} logical CPUs, {platform.machine()}"
 
 
 def main():

@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "benchmarks"), str(REPO / "tests"), str(REPO / "tests" / "parity"), str(REPO / "scripts")]
 SECONDS = 0.38
 
-from train_step import machine, reference_python, run_child  # noqa: E402
+from common import machine, reference_python, run_child  # noqa: E402
 
 # jaxdac's training presets -> their generator's model preset (the original side builds that model).
 MODEL_OF = {"tiny": "tiny", "44khz": "dac_44khz", "44khz_16kbps": "dac_44khz_16kbps", "24khz": "dac_24khz",
