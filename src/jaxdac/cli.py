@@ -1,6 +1,7 @@
 """The ``jaxdac`` command line.
 
-    jaxdac encode INPUT... --output DIR    audio files or folders -> .dac files
+    jaxdac encode INPUT... --output DIR    audio files or folders -> .dac files (or --format npy / shards):
+                                           every file through one compiled program (jaxdac.tokenize)
     jaxdac decode INPUT... --output DIR    .dac files or folders -> audio files (.wav unless --format)
     jaxdac info FILE.dac...                what a DAC file holds
     jaxdac download / convert              released weights; original .pth -> .safetensors
@@ -79,8 +80,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
     p.add_argument("--win-duration", type=_positive(float), default=5.0, metavar="SECONDS",
                    help="audio is coded in windows of this many seconds, which bounds memory (default 5.0)")
-    p.add_argument("--chunk-batch", type=_positive(int), default=1, metavar="N",
-                   help="windows coded per compiled call: same result, more memory, often faster (default 1)")
+    p.add_argument("--chunk-batch", type=_positive(int), metavar="N",
+                   help="windows coded per compiled call: same result, more memory, often faster (default 1; "
+                   "seamless encode: one per local device, a multiple of their number)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                    help="precision of the convolutions; bfloat16 trades a little quality for speed on hardware "
                         "with fast bfloat16 (default float32)")
@@ -298,6 +300,10 @@ def window_warning(model, win_duration: float, context, kind: str) -> str | None
 
 
 def cmd_encode(args) -> int:
+    if args.chunking == "seamless":
+        return _tokenize(args)
+    if args.format != "dac" or args.resume:
+        raise UserError("--format npy or shards and --resume need --chunking seamless (legacy files are coded one by one)")
     from jaxdac import geometry
     from jaxdac.inference import compress_file
     from jaxdac.io.audio import audio_info, audio_suffixes
@@ -325,13 +331,67 @@ def cmd_encode(args) -> int:
         def work(job=job):
             dac_file = compress_file(
                 model, job.source, win_duration=args.win_duration, n_quantizers=args.n_quantizers,
-                chunking=args.chunking, chunk_batch=args.chunk_batch, dtype=args.dtype, progress=_interactive(),
+                chunking=args.chunking, chunk_batch=args.chunk_batch or 1, dtype=args.dtype, progress=_interactive(),
             )
             job.target.parent.mkdir(parents=True, exist_ok=True)
             _done(write_dac_file(dac_file, job.target, overwrite=args.overwrite))
 
         skips.check(job, work)
     return skips.summary(total, "audio")
+
+
+def _tokenize(args) -> int:
+    """Seamless encode: every file through one compiled program (jaxdac.tokenize), packed in batches,
+    on every local device and, launched as several processes, every host."""
+    from jaxdac import geometry, tokenize
+    from jaxdac.distributed import initialize_distributed
+    from jaxdac.io.audio import audio_info, audio_suffixes
+
+    if args.format == "shards":
+        found = _find(args.inputs, audio_suffixes(), "audio")
+        sources = [tokenize.Source(src, rel.as_posix(), named or args.strict) for src, rel, named in found]
+        first: dict[str, Path] = {}
+        for src, rel, _ in found:
+            if first.setdefault(rel.as_posix(), src) != src:
+                raise UserError(f"{first[rel.as_posix()]} and {src} would both be indexed as {rel.as_posix()}")
+    else:
+        jobs = _plan(args.inputs, args.output, audio_suffixes(), "audio", f".{args.format}",
+                     args.overwrite or args.resume)
+        sources = [tokenize.Source(job.source, job.target.relative_to(args.output).as_posix(), job.named or args.strict)
+                   for job in jobs]
+    for source in sources:  # named files (every file with --strict) must open, before any work
+        if source.required:
+            audio_info(source.path)
+    initialize_distributed()
+    model = _load(args)
+    if args.n_quantizers is not None and args.n_quantizers > model.n_codebooks:
+        raise UserError(f"--n-quantizers {args.n_quantizers}: the model has only {model.n_codebooks} codebooks")
+    warning = window_warning(model, args.win_duration, geometry.encoder_context(model.config), "encoder")
+    if warning:
+        print(warning, file=sys.stderr)
+
+    def skipped(name, reason):
+        from tqdm import tqdm
+
+        tqdm.write(f"jaxdac: skipped: {reason}", file=sys.stderr)
+
+    summary = tokenize.tokenize_files(
+        model, sources, args.output, format=args.format, win_duration=args.win_duration, rows=args.chunk_batch,
+        n_quantizers=args.n_quantizers, dtype=args.dtype, workers=args.workers, resume=args.resume,
+        overwrite=args.overwrite, shard_size=round(args.shard_size * 2**20), progress=_interactive(), on_written=_done,
+        on_skipped=skipped,
+    )
+    import jax
+
+    if jax.process_index() != 0:
+        return 0
+    if _interactive():
+        print(summary.line(), file=sys.stderr)
+    if not summary.skipped:
+        return 0
+    print(f"jaxdac: error: {len(summary.skipped)} of {summary.files} audio files skipped (listed above); "
+          f"{summary.coded} written", file=sys.stderr)
+    return 1
 
 
 def cmd_decode(args) -> int:
@@ -379,7 +439,7 @@ def cmd_decode(args) -> int:
             dac_file = read_dac_file(job.source)
             job.target.parent.mkdir(parents=True, exist_ok=True)
             _done(decompress_file(model, dac_file, job.target, format=fmt, subtype=subtype, overwrite=args.overwrite,
-                                  win_duration=args.win_duration, chunk_batch=args.chunk_batch, dtype=args.dtype,
+                                  win_duration=args.win_duration, chunk_batch=args.chunk_batch or 1, dtype=args.dtype,
                                   progress=_interactive()))
 
         skips.check(job, work)
@@ -482,6 +542,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seamless (default): windows read enough context that the codes equal coding the whole "
                    "file at once, stored as an ordinary unchunked DAC file; legacy: the original's overlapping "
                    "windows (codes depend on the window), as the original's chunked files")
+    p.add_argument("--format", choices=("dac", "npy", "shards"), default="dac",
+                   help="dac (default): a .dac file per input; npy: a .npy file of codes per input (uint16 "
+                   "[channels, codebooks, frames]); shards: a few large .npy files of codes with index.npy and "
+                   "manifest.json, for language-model training (seamless only)")
+    p.add_argument("--resume", action="store_true",
+                   help="finish an interrupted run: keep the outputs it completed (files; shards with their marker) "
+                   "and code the rest")
+    p.add_argument("--shard-size", type=_positive(float), default=256.0, metavar="MB",
+                   help="--format shards: megabytes of codes per shard, estimated from the file headers (default 256)")
+    p.add_argument("--workers", type=_positive(int), metavar="N",
+                   help="threads reading and resampling files ahead of the model (default min(4, CPUs))")
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser(

@@ -41,6 +41,13 @@ class Conv:
             return (length - 1) * self.stride - 2 * p + span + 1
         return (length + 2 * p - span - 1) // self.stride + 1
 
+    def output_start(self, start: int) -> int:
+        """Where a signal that begins at input position ``start`` begins in the padded layer's output:
+        a strided convolution's output ``t`` starts reading at ``s t - p`` (``start`` a multiple of ``s``),
+        a transposed one puts input ``i`` at output ``s i`` once its ``p`` cropped samples are gone.
+        Integer maths that also runs on traced integer arrays (see ``nn.codec``)."""
+        return start * self.stride if self.transpose else start // self.stride
+
     def input_length(self, length: int) -> int:
         """Smallest unpadded input length giving at least ``length`` outputs (the original's
         ``get_delay`` walks the stack backwards with this)."""
@@ -254,3 +261,15 @@ def seamless_plan(total: int, window: int, context: Context) -> tuple[int, list[
         start = min(max(0, keep_start - context.left), total - length)
         segments.append(Segment(start, keep_start, keep_stop))
     return length, segments
+
+
+def packing_gap(config: DACConfig, decoder: bool = False) -> int:
+    """Frames of zeros between two signals packed side by side in one row (``pieces`` of ``nn.codec``).
+
+    Each padded layer reads at most its padding beyond a signal's ends, where the mask puts zeros; a
+    neighbour must therefore stay that far away at every layer. The receptive field of the stack is
+    the sum of those reaches, so the larger side of its context (:func:`encoder_context`, or
+    :func:`decoder_context` for ``decoder``) is always far enough.
+    """
+    context = decoder_context(config) if decoder else encoder_context(config)
+    return max(context.left, context.right)

@@ -78,11 +78,12 @@ def _decode_chunks(graphdef, state, codes, padded, dtype: str = "float32"):  # [
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "n_quantizers", "padded", "dtype"))
-def _encode_chunks_prepared(graphdef, state, audio, n_quantizers, padded, dtype):  # -> int32
+def _encode_chunks_prepared(graphdef, state, audio, n_quantizers, padded, dtype, pieces=None):  # -> int32
+    # pieces [N, K, 2]: signals packed in each window, coded each as if alone (jaxdac.tokenize).
     TRACES["encode", audio.shape, n_quantizers, padded] += 1
     model = nnx.merge(graphdef, state)
     x = model.preprocess(audio).transpose(0, 2, 1).astype(dtype)
-    z = model.encoder(x, padded).astype(jnp.float32)
+    z = model.encoder(x, padded, pieces).astype(jnp.float32)
     return model.quantizer(z, n_quantizers).codes.astype(jnp.int32)
 
 
@@ -197,6 +198,18 @@ class _Prepared:
             yield block if resampler is None else resampler.push(block)
         if resampler is not None:
             yield resampler.flush()
+
+    def dac_file(self, codes: np.ndarray, chunk_length: int, padding: bool) -> DACFile:
+        """The DAC file of ``codes [B*C, n_q, frames]``, coded from this source's :meth:`blocks`."""
+        return DACFile(
+            codes=codes,
+            chunk_length=chunk_length,
+            original_length=self.original_length,
+            input_db=self.input_db,
+            channels=self.source.channels,
+            sample_rate=self.source.sample_rate,
+            padding=padding,
+        )
 
     def blocks(self) -> Iterator[np.ndarray]:
         """Second pass: the model input ``[B*C, 1, b]`` block by block, ``self.length`` samples in all."""
@@ -322,15 +335,7 @@ def _compress_source(model, source, win_duration, n_quantizers, normalize_db, ch
     codes, chunk_length, padding = _encode_blocks(
         model, prepared.blocks(), prepared.length, win_duration, n_quantizers, chunking, chunk_batch, dtype, progress
     )
-    return DACFile(
-        codes=codes,
-        chunk_length=chunk_length,
-        original_length=prepared.original_length,
-        input_db=prepared.input_db,
-        channels=source.channels,
-        sample_rate=source.sample_rate,
-        padding=padding,
-    )
+    return prepared.dac_file(codes, chunk_length, padding)
 
 
 def compress(

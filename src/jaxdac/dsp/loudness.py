@@ -63,6 +63,7 @@ _RELATIVE_GATE = -10.0  # LU below the absolutely gated loudness
 _OVERLAP = 0.75  # of the block duration
 _MIN_DURATION = 0.5  # seconds; shorter signals are zero-padded up to this
 _CHUNK = 128  # samples per Toeplitz chunk of the IIR filter
+_GATE_SEGMENTS = 1024  # smallest gate size of LoudnessMeter: 102 s at rates whose block is 4 hops
 _GROUP = 64  # chunks per group in the state recurrence
 _EXACT = jax.lax.Precision.HIGHEST  # float32 matmuls in full float32, on every backend
 _N_STATES = 4  # the two biquads' states
@@ -350,8 +351,11 @@ class LoudnessMeter:
         # Segments past the last sample up to the end of the last block hold only zeros.
         block, hop, n_blocks = _block_geometry(length, self.sample_rate, self.block_size)
         n_segs = ((n_blocks - 1) * hop + block) // self._seg
-        seg_sums = np.pad(seg_sums, ((0, 0), (0, 0), (0, n_segs - seg_sums.shape[-1])))
-        return np.asarray(_gate_segments_jit(seg_sums, self.sample_rate, self.block_size))
+        # The gate runs on a few fixed sizes (a power of two of segments, at least _GATE_SEGMENTS), the
+        # block count traced, so that signals of many lengths share its compiled program.
+        size = max(_GATE_SEGMENTS, 1 << (n_segs - 1).bit_length())
+        seg_sums = np.pad(seg_sums, ((0, 0), (0, 0), (0, size - seg_sums.shape[-1])))
+        return np.asarray(_gate_segments_jit(seg_sums, self.sample_rate, self.block_size, np.int32(n_blocks)))
 
     def _filter_steps(self, raw: np.ndarray) -> np.ndarray:
         """Run every whole step of ``raw [B, C, t]`` through the filter; return the rest (a copy)."""
@@ -426,9 +430,10 @@ def _segment_sums(weighted: jax.Array, length: int, sample_rate: int, block_size
     return power.reshape(batch, channels, covered // seg, seg).sum(-1)
 
 
-def _gate_segments(seg_sums: jax.Array, sample_rate: int, block_size: float) -> jax.Array:
+def _gate_segments(seg_sums: jax.Array, sample_rate: int, block_size: float, n_blocks=None) -> jax.Array:
     """Integrated loudness ``[B]`` from the segment sums of squares ``seg_sums [B, C, n]`` of
-    :func:`_segment_sums`, ``n`` covering a whole number of blocks."""
+    :func:`_segment_sums`, ``n`` covering a whole number of blocks; with ``n_blocks`` (may be traced),
+    only the first ``n_blocks`` blocks count and the segments after them are zeros."""
     channels = seg_sums.shape[1]
     # Blocks start every `hop` samples, so a block's sum of squares is block // seg consecutive segments.
     block, hop, _ = _block_geometry(0, sample_rate, block_size)
@@ -450,6 +455,8 @@ def _gate_segments(seg_sums: jax.Array, sample_rate: int, block_size: float) -> 
 
     block_loudness = lufs(z)[:, None, :]  # [B, 1, n_blocks]
     above_absolute = block_loudness > _ABSOLUTE_GATE
+    if n_blocks is not None:
+        above_absolute &= jnp.arange(z.shape[-1]) < n_blocks
     relative_gate = lufs(gated_mean(above_absolute)) + _RELATIVE_GATE  # [B, 1]
     kept = above_absolute & (block_loudness > relative_gate[:, :, None])
     # With no block kept the power is 0 and the loudness -inf, which the floor turns into

@@ -8,6 +8,10 @@ table of transposes. Activations are channels-last ``[B, T, C]`` inside; the pub
 Every convolution can run *padded* (whole signals: 'same'-style padding, the training and default
 inference mode) or *unpadded* (chunked inference: no padding, each layer eats its context). The mode is
 an argument of each call, not state: one set of parameters serves both.
+
+Padded, the encoder and decoder also take ``pieces``: several signals of any lengths packed into rows of
+one fixed shape, each coded as if alone (see :func:`_mask`). The lengths are traced, so one compiled
+program serves every clip length (:mod:`jaxdac.tokenize`). Without ``pieces`` nothing changes.
 """
 
 from __future__ import annotations
@@ -22,6 +26,41 @@ from jaxdac.nn.layers import Snake, WNConv1d, WNConvTranspose1d
 from jaxdac.nn.quantize import CodeLookup, ResidualVectorQuantize
 
 
+def _mask(x: jax.Array, pieces: jax.Array | None) -> jax.Array:  # [B, T, C]
+    """``x`` with every position outside the ``pieces`` set to zero (``x`` itself without pieces).
+
+    ``pieces [B, K, 2]`` holds each row's signals as ``(start, length)`` at ``x``'s resolution (empty
+    slots have length 0). A padded convolution reads at most its padding beyond a signal's ends, and
+    there it reads zeros; zeroing the activations outside every signal before each convolution therefore
+    reproduces, for each signal, its own zero padding at every layer, so its outputs equal coding it
+    alone, as long as neighbouring signals stay that padding apart (``geometry.packing_gap``).
+    """
+    if pieces is None:
+        return x
+    t = jnp.arange(x.shape[1])[None, :, None]  # [1, T, 1]
+    start, length = pieces[:, None, :, 0], pieces[:, None, :, 1]  # [B, 1, K]
+    inside = ((t >= start) & (t < start + length)).any(-1)  # [B, T]
+    return jnp.where(inside[..., None], x, jnp.zeros((), x.dtype))
+
+
+def _moved(conv, pieces: jax.Array | None) -> jax.Array | None:
+    """Where ``conv`` (padded) puts the ``pieces`` of its input in its output (integer maths of
+    :class:`jaxdac.geometry.Conv`, on traced lengths)."""
+    if pieces is None:
+        return None
+    start, length = pieces[..., 0], pieces[..., 1]
+    return jnp.stack([conv.spec.output_start(start), conv.spec.output_length(length)], axis=-1)
+
+
+def _conv(conv, x: jax.Array, padded: bool, pieces: jax.Array | None) -> jax.Array:
+    return conv(_mask(x, pieces), padded)
+
+
+def _check_pieces(padded: bool, pieces) -> None:
+    if pieces is not None and not padded:
+        raise ValueError("pieces are for padded convolutions (padded=True)")
+
+
 class ResidualUnit(nnx.Module):
     def __init__(self, dim: int, dilation: int, *, rngs: nnx.Rngs):
         self.block = nnx.List([
@@ -31,10 +70,9 @@ class ResidualUnit(nnx.Module):
             WNConv1d(dim, dim, geometry.pointwise_conv(), rngs=rngs),
         ])
 
-    def __call__(self, x: jax.Array, padded: bool = True) -> jax.Array:  # [B, T, C]
-        y = self.block[0](x)
-        y = self.block[1](y, padded)
-        y = self.block[3](self.block[2](y), padded)
+    def __call__(self, x: jax.Array, padded: bool = True, pieces: jax.Array | None = None) -> jax.Array:  # [B, T, C]
+        y = _conv(self.block[1], self.block[0](x), padded, pieces)
+        y = _conv(self.block[3], self.block[2](y), padded, _moved(self.block[1], pieces))
         # Unpadded, the dilated conv consumed 3 * dilation samples on each side: crop the skip path.
         crop = (x.shape[1] - y.shape[1]) // 2
         if crop:
@@ -53,10 +91,10 @@ class EncoderBlock(nnx.Module):
             WNConv1d(dim // 2, dim, geometry.downsample_conv(stride), rngs=rngs),
         ])
 
-    def __call__(self, x: jax.Array, padded: bool = True) -> jax.Array:
+    def __call__(self, x: jax.Array, padded: bool = True, pieces: jax.Array | None = None) -> jax.Array:
         for unit in self.block[:3]:
-            x = unit(x, padded)
-        return self.block[4](self.block[3](x), padded)
+            x = unit(x, padded, pieces)  # padded residual units keep the pieces where they are
+        return _conv(self.block[4], self.block[3](x), padded, pieces)
 
 
 class Encoder(nnx.Module):
@@ -70,11 +108,15 @@ class Encoder(nnx.Module):
         layers += [Snake(d_model), WNConv1d(d_model, d_latent, geometry.encoder_head_conv(), rngs=rngs)]
         self.block = nnx.List(layers)
 
-    def __call__(self, x: jax.Array, padded: bool = True) -> jax.Array:
-        x = self.block[0](x, padded)
+    def __call__(self, x: jax.Array, padded: bool = True, pieces: jax.Array | None = None) -> jax.Array:
+        """``pieces [B, K, 2]`` (padded only): the signals packed in each row, ``(start, length)`` in
+        samples, starts and lengths multiples of the hop; each gets the frames of coding it alone."""
+        _check_pieces(padded, pieces)
+        x = _conv(self.block[0], x, padded, pieces)
         for block in self.block[1:-2]:
-            x = block(x, padded)
-        return self.block[-1](self.block[-2](x), padded)
+            x = block(x, padded, pieces)
+            pieces = _moved(block.block[4], pieces)  # the block's strided conv
+        return _conv(self.block[-1], self.block[-2](x), padded, pieces)
 
 
 class DecoderBlock(nnx.Module):
@@ -87,10 +129,11 @@ class DecoderBlock(nnx.Module):
             *[ResidualUnit(output_dim, d, rngs=rngs) for d in geometry.RESIDUAL_DILATIONS],
         ])
 
-    def __call__(self, x: jax.Array, padded: bool = True) -> jax.Array:
-        x = self.block[1](self.block[0](x), padded)
+    def __call__(self, x: jax.Array, padded: bool = True, pieces: jax.Array | None = None) -> jax.Array:
+        x = _conv(self.block[1], self.block[0](x), padded, pieces)
+        pieces = _moved(self.block[1], pieces)
         for unit in self.block[2:]:
-            x = unit(x, padded)
+            x = unit(x, padded, pieces)
         return x
 
 
@@ -106,11 +149,15 @@ class Decoder(nnx.Module):
         layers += [Snake(output_dim), WNConv1d(output_dim, d_out, geometry.decoder_head_conv(), rngs=rngs)]
         self.model = nnx.List(layers)  # the original's index 7 is a parameter-free Tanh
 
-    def __call__(self, x: jax.Array, padded: bool = True) -> jax.Array:
-        x = self.model[0](x, padded)
+    def __call__(self, x: jax.Array, padded: bool = True, pieces: jax.Array | None = None) -> jax.Array:
+        """``pieces [B, K, 2]`` (padded only): the latent sequences packed in each row, ``(start,
+        length)`` in frames; each decodes to the audio of decoding it alone, at ``hop * start``."""
+        _check_pieces(padded, pieces)
+        x = _conv(self.model[0], x, padded, pieces)
         for block in self.model[1:-2]:
-            x = block(x, padded)
-        return jnp.tanh(self.model[-1](self.model[-2](x), padded))
+            x = block(x, padded, pieces)
+            pieces = _moved(block.block[1], pieces)  # the block's transposed conv
+        return jnp.tanh(_conv(self.model[-1], self.model[-2](x), padded, pieces))
 
 
 @struct.dataclass
@@ -183,11 +230,13 @@ class DAC(nnx.Module):
         return geometry.delay(self.config)
 
     # --- channels-last building blocks (traceable; used by training and chunked inference) ---------
-    def encode_latent(self, audio: jax.Array, padded: bool = True) -> jax.Array:  # [B, T, 1] -> [B, F, D]
-        return self.encoder(audio, padded)
+    def encode_latent(self, audio: jax.Array, padded: bool = True, pieces: jax.Array | None = None) -> jax.Array:
+        """``[B, T, 1]`` -> ``[B, F, D]``; ``pieces`` as for :class:`Encoder`."""
+        return self.encoder(audio, padded, pieces)
 
-    def decode_latent(self, z: jax.Array, padded: bool = True) -> jax.Array:  # [B, F, D] -> [B, T, 1]
-        return self.decoder(z, padded)
+    def decode_latent(self, z: jax.Array, padded: bool = True, pieces: jax.Array | None = None) -> jax.Array:
+        """``[B, F, D]`` -> ``[B, T, 1]``; ``pieces`` as for :class:`Decoder`."""
+        return self.decoder(z, padded, pieces)
 
     def preprocess(self, audio: jax.Array) -> jax.Array:  # [B, 1, T] -> [B, 1, T'] with T' a hop multiple
         """Right-pad with zeros to a multiple of the hop, as the original's ``preprocess``."""
