@@ -25,12 +25,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import soundfile as sf
+
 import model_cases
 import signals
 from jaxdac import geometry, inference, tokenize
 from jaxdac.cli import main
 from jaxdac.config import PRESETS
 from jaxdac.io.dacfile import read_dac_file, write_dac_file
+from jaxdac.nn import DAC
 from jaxdac.weights import convert
 from model_parity import seeded_model
 
@@ -41,11 +43,6 @@ ROW_FRAMES = 32  # the shortest row: twice the encoder's 8 + 8 frames of context
 FRAMES = [1, 2, 3, 5, 8, 9, 17, 33, 100]
 FRAMES_SHORT = [1, 9, 77]
 WIN = "0.4"  # seconds per row in the corpus tests (35 frames of the 44.1 kHz model)
-
-
-@pytest.fixture(autouse=True)
-def no_compilation_cache(monkeypatch):
-    monkeypatch.setenv("JAXDAC_COMPILATION_CACHE", "off")
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +129,7 @@ def test_packed_decoding_equals_whole_file_decode(models, case):
     hop, gap = model.hop_length, geometry.packing_gap(model.config, decoder=True)
     rng = np.random.default_rng(1)
     latents = [rng.standard_normal((model.latent_dim, frames)).astype(np.float32) for frames in (1, 11, 40)]
-    row_frames, rows, place = 64, [], []
+    row_frames, rows = 64, []
     for i, z in enumerate(latents):  # sequential packing, the decoder's gap between neighbours
         if not rows or rows[-1][-1][1] + latents[rows[-1][-1][0]].shape[1] + gap + z.shape[1] > row_frames:
             rows.append([])
@@ -319,8 +316,7 @@ def _encode_args(corpus: Path, out: Path, weights: Path, *extra) -> list[str]:
 
 
 def _jaxdac(args, env=None, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-           "JAXDAC_COMPILATION_CACHE": "off", **(env or {})}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]), **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "jaxdac", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
@@ -331,7 +327,6 @@ def reference_run(tmp_path_factory, corpus, weights):
     out = tmp_path_factory.mktemp("cli") / "one"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("jaxdac.cli._interactive", lambda: True)
-        patch.setenv("JAXDAC_COMPILATION_CACHE", "off")
         err = io.StringIO()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             rc = main(_encode_args(corpus, out, weights))

@@ -443,7 +443,6 @@ class _Writer(threading.Thread):
         self.unit_of = {k: u for u in units for k in u.keys}
         self.waiting = {u.index: set(u.keys) for u in units}
         self.shard_rows: dict[int, dict[int, tuple]] = collections.defaultdict(dict)
-        self.shard_skips: dict[int, dict[int, str]] = collections.defaultdict(dict)
         self.queue: queue.Queue = queue.Queue(maxsize=64)
         self.error: BaseException | None = None
         self.coded, self.audio_seconds, self.skipped = 0, 0.0, []
@@ -506,7 +505,7 @@ class _Writer(threading.Thread):
 
     def _write_shard(self, unit: _Unit) -> None:
         """The shard's codes, then its index rows, then its marker: a shard with a marker is complete."""
-        rows, skips = self.shard_rows.pop(unit.index, {}), self.shard_skips.pop(unit.index, {})
+        rows = self.shard_rows.pop(unit.index, {})
         names = [self.sources[k].name for k in unit.keys]
         index = _index_rows([(self.sources[k].name, rows[k]) for k in unit.keys if k in rows], unit.index)
         flat = [codes.reshape(-1) for _, codes in (rows[k] for k in unit.keys if k in rows)]

@@ -1,4 +1,4 @@
-"""Reference side of tests/parity/test_tokenize_parity.py and benchmarks/tokenize.py: the ORIGINAL's command.
+"""Reference side of tests/parity/test_tokenize_parity.py and benchmarks/tokenize_corpus.py: the ORIGINAL's command.
 
 Runs under the reference interpreter with PYTHONPATH=tests:scripts::
 

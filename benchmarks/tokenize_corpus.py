@@ -1,6 +1,6 @@
 """Tokenizing a folder of clips, jaxdac vs the original, whole commands side by side in one run.
 
-    .venv/bin/python benchmarks/tokenize.py [--clips 200] [--min-seconds 0.5] [--max-seconds 12]
+    .venv/bin/python benchmarks/tokenize_corpus.py [--clips 200] [--min-seconds 0.5] [--max-seconds 12]
         [--case dac_44khz] [--win 5] [--threads 2] [--out-dir benchmarks/results]
 
 The corpus: ``--clips`` clips of random lengths (uniform in [min, max] seconds), a quarter of them stereo,
@@ -40,7 +40,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
-from train_step import machine, reference_python, run_child  # noqa: E402  (run_child: the child's JSON, peak RSS)
+from common import machine, reference_python, run_child  # noqa: E402
 
 RATES = (44100, 48000, 22050, 16000)
 REFERENCE = REPO / "tests" / "parity" / "reference_tokenize.py"
