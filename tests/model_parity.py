@@ -25,6 +25,24 @@ def seeded_model(case: str) -> DAC:
     return convert.from_state_dict(config, model_cases.seeded_state_dict(shapes, model_cases.seed_of(case)))
 
 
+# Tiny variants with the geometry of the two released configurations that the tiny presets lack: 2,4,5,8
+# strides at 24 kHz, and the 44.1 kHz 16 kbps model's 2,4,8,8 strides with a narrow latent and more codebooks.
+GEOMETRY_VARIANTS = {
+    "tiny_24khz": PRESETS["tiny_16khz"].replace(sample_rate=24000, n_codebooks=6),
+    "tiny_44khz_16kbps": PRESETS["tiny"].replace(latent_dim=16, n_codebooks=8),
+}
+
+
+def seeded_geometry_models() -> dict[str, DAC]:
+    """Seeded tiny models with the geometry of all four released configurations: ``tiny`` (44.1 kHz),
+    ``tiny_16khz`` and the :data:`GEOMETRY_VARIANTS`."""
+    out = {case: seeded_model(case) for case in ("tiny", "tiny_16khz")}
+    for case, config in GEOMETRY_VARIANTS.items():
+        weights = model_cases.seeded_state_dict(convert.torch_shapes(config), model_cases.seed_of(case))
+        out[case] = convert.from_state_dict(config, weights)
+    return out
+
+
 @functools.partial(jax.jit, static_argnames=("graphdef",))
 def _quantize_every_n(graphdef, state, encoded):
     """The quantiser at every ``n_quantizers`` from 1 to N, in one compiled program (not N)."""

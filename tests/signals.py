@@ -19,7 +19,6 @@ def speech_like(sample_rate: int, seconds: float, seed: int = 0) -> np.ndarray:
     and pauses. Returns float32 ``[T]`` with peaks around 0.5."""
     rng = _rng(seed, 1)
     n = int(round(sample_rate * seconds))
-    t = np.arange(n) / sample_rate
     # Syllables of 120-300 ms with 40-120 ms gaps; pitch glides between 90 and 240 Hz.
     env = np.zeros(n)
     f0 = np.full(n, 140.0)

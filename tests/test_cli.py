@@ -493,3 +493,26 @@ def test_the_package_exports_every_public_name():
     assert jaxdac.DACFile is direct and jaxdac.dsp.loudness is not None and jaxdac.geometry.delay is not None
     with pytest.raises(AttributeError):
         jaxdac.no_such_name
+
+
+def test_stream_demo_writes_the_decoded_stream_and_reports_latency_and_speed(tmp_path, capsys, weights):
+    """stream-demo codes a file as live pieces: its output is the model's decode of the whole-signal codes
+    (to the 16-bit file's step), and it prints the measured latency and real-time factors."""
+    audio = noise(0.4, 44100, 1)
+    sf.write(tmp_path / "in.wav", audio, 44100, subtype="FLOAT")
+    rc, out, err = run(capsys, "stream-demo", tmp_path / "in.wav", tmp_path / "out.wav", "--weights", weights,
+                       "--window-frames", "2")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert "pieces of 2 frame(s)" in lines[0]
+    assert lines[1].startswith("latency: ") and "ms" in lines[1]
+    assert "real-time factor" in lines[2] and "encode" in lines[2] and "decode" in lines[2]
+    model = load_model(path=weights)
+    x = audio.T[None]  # [1, 1, T]
+    expected = np.asarray(model.decode(model.encode(x).z))[0, :, : audio.shape[0]]
+    written, rate = sf.read(tmp_path / "out.wav", dtype="float32", always_2d=True)
+    assert rate == 44100 and written.shape == (audio.shape[0], 1)
+    np.testing.assert_allclose(written.T, np.clip(expected, -1, 1), atol=1.01 / 32768)
+
+    rc, _, err = run(capsys, "stream-demo", tmp_path / "in.wav", tmp_path / "out.wav", "--weights", weights)
+    assert rc == 1 and "exists (pass --overwrite" in err

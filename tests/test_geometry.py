@@ -8,7 +8,6 @@ from flax import nnx
 
 from jaxdac import geometry
 from jaxdac.config import PRESETS
-from jaxdac.nn import DAC
 from jaxdac.weights.convert import abstract_model
 
 # Parameter counts of the original (dac.DAC(**kwargs), counted in the reference environment; the

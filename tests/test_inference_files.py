@@ -5,10 +5,9 @@ import tracemalloc
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 import signals
-from jaxdac import dsp, geometry, inference
+from jaxdac import dsp, inference
 from jaxdac.io.audio import AudioFileError, read_audio, write_audio
 from jaxdac.io.dacfile import DACFile
 from model_parity import seeded_model

@@ -26,7 +26,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import model_cases
 import signals
 from jaxdac import geometry, inference, tokenize
 from jaxdac.cli import main
@@ -34,7 +33,7 @@ from jaxdac.config import PRESETS
 from jaxdac.io.dacfile import read_dac_file, write_dac_file
 from jaxdac.nn import DAC
 from jaxdac.weights import convert
-from model_parity import seeded_model
+from model_parity import seeded_geometry_models, seeded_model
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROW_FRAMES = 32  # the shortest row: twice the encoder's 8 + 8 frames of context
@@ -49,15 +48,7 @@ WIN = "0.4"  # seconds per row in the corpus tests (35 frames of the 44.1 kHz mo
 def models():
     """The two stride families seeded as in the fixtures, and tiny variants of the 24 kHz and
     44.1 kHz 16 kbps configurations (their geometry: 2,4,5,8 at 24 kHz; 2,4,8,8 with 18 codebooks)."""
-    variants = {
-        "tiny_24khz": PRESETS["tiny_16khz"].replace(sample_rate=24000, n_codebooks=6),
-        "tiny_44khz_16kbps": PRESETS["tiny"].replace(latent_dim=16, n_codebooks=8),
-    }
-    out = {case: seeded_model(case) for case in ("tiny", "tiny_16khz")}
-    for case, config in variants.items():
-        weights = model_cases.seeded_state_dict(convert.torch_shapes(config), model_cases.seed_of(case))
-        out[case] = convert.from_state_dict(config, weights)
-    return out
+    return seeded_geometry_models()
 
 
 def _clips(model: DAC, frame_counts: list[int], seed: int = 0) -> list[np.ndarray]:

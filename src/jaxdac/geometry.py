@@ -273,3 +273,43 @@ def packing_gap(config: DACConfig, decoder: bool = False) -> int:
     """
     context = decoder_context(config) if decoder else encoder_context(config)
     return max(context.left, context.right)
+
+
+# --- streaming: every layer on blocks of its input ----------------------------------------------------
+def stream_step(conv: Conv, lag: int) -> tuple[int, int]:
+    """How a padded convolution runs on a stream of fixed-size blocks: ``(output lag, kept inputs)``.
+
+    The stream's block ``i`` of ``n`` input positions covers positions ``[i n - lag, (i + 1) n - lag)``
+    of the layer's input (positions below 0 are the zero padding). Its outputs are computed as soon as
+    every input they read has arrived: block ``i`` of the output covers ``[i n' - lag', (i + 1) n' - lag')``
+    with ``n' = n / s`` (``n s`` for a transposed convolution) and
+
+    * Conv1d: output ``j`` reads inputs ``s j - p .. s j - p + d (k - 1)``, so the newest output a block
+      completes is the one whose window ends in it: ``lag' = floor((lag + d (k - 1) - p) / s)``, the
+      smallest lag possible. The layer keeps the ``s lag' + p - lag`` inputs before the block that its
+      first output reads (between ``d (k - 1) - s + 1`` and ``d (k - 1)``).
+    * ConvTranspose1d (kernel ``m s``): input ``i`` adds to outputs ``s i - p .. s i - p + m s - 1``, and
+      output block ``s i - p .. s i - p + s - 1`` is complete once input ``i`` has arrived:
+      ``lag' = s lag + p``, keeping the ``m - 1`` inputs before the block.
+
+    So each output position is computed once, from one block and what the layer kept, and the stack's
+    lag is the sum of what each layer must wait for (its own right context, rounded down to its
+    stride): for the released models 8 frames for the encoder (:func:`encoder_context`'s right side) and
+    4757 samples for the decoder.
+    """
+    span = conv.dilation * (conv.kernel - 1)
+    if conv.transpose:
+        if conv.dilation != 1 or conv.kernel % conv.stride:
+            raise ValueError(f"streaming needs a transposed convolution whose kernel is a multiple of its stride: {conv}")
+        return conv.stride * lag + conv.padding, conv.kernel // conv.stride - 1
+    out = (lag + span - conv.padding) // conv.stride
+    return out, out * conv.stride + conv.padding - lag
+
+
+def stream_lag(convs: list[Conv]) -> int:
+    """The lag of a stack run as a stream (:func:`stream_step`), in its output's positions. Residual
+    skips add nothing: they are delayed to meet their branch."""
+    lag = 0
+    for conv in convs:
+        lag = stream_step(conv, lag)[0]
+    return lag

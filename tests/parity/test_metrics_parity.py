@@ -95,7 +95,7 @@ def scored(run_reference, tmp_path_factory):
     ref_dir, rec_dir = tmp / "ref", tmp / "rec"
     ref_dir.mkdir()
     rec_dir.mkdir()
-    tasks, arrays = [], {}
+    tasks = []
     for name, (kind, rate, seconds, seed, recon_rate, subtype) in PAIRS.items():
         estimate, est_rate, reference, ref_rate = cases.pair(kind, rate, seconds, seed, recon_rate)
         sf.write(ref_dir / f"{name}.wav", reference.T, ref_rate, subtype=subtype)

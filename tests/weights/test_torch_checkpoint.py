@@ -6,7 +6,6 @@ import json
 import os
 import pickle
 import struct
-import sys
 import zipfile
 from pathlib import Path
 

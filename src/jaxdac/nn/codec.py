@@ -12,9 +12,15 @@ an argument of each call, not state: one set of parameters serves both.
 Padded, the encoder and decoder also take ``pieces``: several signals of any lengths packed into rows of
 one fixed shape, each coded as if alone (see :func:`_mask`). The lengths are traced, so one compiled
 program serves every clip length (:mod:`jaxdac.tokenize`). Without ``pieces`` nothing changes.
+
+The encoder and decoder also run as streams (``stream``): a signal in fixed-size blocks, each layer
+keeping between blocks the few inputs its next outputs read (``geometry.stream_step``), so every output
+position is computed once and equals the padded whole-signal result (:mod:`jaxdac.streaming`).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -56,6 +62,55 @@ def _conv(conv, x: jax.Array, padded: bool, pieces: jax.Array | None) -> jax.Arr
     return conv(_mask(x, pieces), padded)
 
 
+class Position(NamedTuple):
+    """Where a stream's block lies in a layer's input signal (see ``geometry.stream_step``).
+
+    ``lag`` (static): block ``i`` of ``n`` positions covers ``[i n - lag, (i + 1) n - lag)``;
+    ``step [B]``: the block's ``i``, per stream; ``total [B]``: the signal's length at this layer, or
+    -1 while the end has not been pushed. Positions below 0 and from ``total`` on are the padding."""
+
+    lag: int
+    step: jax.Array
+    total: jax.Array
+
+    def first(self, n: int) -> jax.Array:  # [B]
+        return self.step * n - self.lag
+
+    def after(self, conv) -> "Position":
+        lag = geometry.stream_step(conv.spec, self.lag)[0]
+        total = jnp.where(self.total < 0, self.total, conv.spec.output_length(jnp.maximum(self.total, 0)))
+        return Position(lag, self.step, total)
+
+
+def _stream_mask(x: jax.Array, first: jax.Array, total: jax.Array) -> jax.Array:  # [B, T, C]
+    """Zero the positions of ``x`` (which starts at position ``first [B]``) outside ``[0, total)``."""
+    t = first[:, None] + jnp.arange(x.shape[1])[None, :]  # [B, T]
+    inside = (t >= 0) & ((total[:, None] < 0) | (t < total[:, None]))
+    return jnp.where(inside[..., None], x, jnp.zeros((), x.dtype))
+
+
+def _stream_conv(conv, kept: jax.Array | None, x: jax.Array, at: Position):
+    """One block of a padded convolution's stream: ``(kept for the next block, outputs, their Position)``.
+
+    The block joins the inputs kept from before (zeros before the first block), positions outside the
+    signal are zeroed (the padding), and the unpadded convolution of the joint gives exactly the outputs
+    the block completes: ``n / s`` of them, or ``n s`` for a transposed convolution, whose unpadded
+    result also holds the incomplete blocks at both ends, dropped here.
+    """
+    n = x.shape[1]
+    keep = geometry.stream_step(conv.spec, at.lag)[1]
+    if kept is None:
+        kept = jnp.zeros((x.shape[0], keep, x.shape[2]), x.dtype)
+    joint = _stream_mask(jnp.concatenate([kept, x], axis=1), at.first(n) - keep, at.total)
+    y = conv(joint, padded=False)
+    if conv.spec.transpose:
+        s = conv.spec.stride
+        y = y[:, keep * s : (keep + n) * s]
+    elif n % conv.spec.stride:
+        raise ValueError(f"a stream's blocks must hold a multiple of {conv.spec.stride} positions here, got {n}")
+    return joint[:, n:], y, at.after(conv)
+
+
 def _check_pieces(padded: bool, pieces) -> None:
     if pieces is not None and not padded:
         raise ValueError("pieces are for padded convolutions (padded=True)")
@@ -79,6 +134,17 @@ class ResidualUnit(nnx.Module):
             x = x[:, crop:-crop]
         return x + y
 
+    def stream(self, state, x: jax.Array, at: Position):
+        """One block (``state`` None before the first): the dilated conv waits for its right context,
+        so the skip path is delayed by as much to meet it."""
+        conv, pointwise, skip = state if state is not None else (None, None, None)
+        conv, y, at_y = _stream_conv(self.block[1], conv, self.block[0](x), at)
+        pointwise, y, _ = _stream_conv(self.block[3], pointwise, self.block[2](y), at_y)
+        if skip is None:
+            skip = jnp.zeros((x.shape[0], at_y.lag - at.lag, x.shape[2]), x.dtype)
+        joint = jnp.concatenate([skip, x], axis=1)
+        return (conv, pointwise, joint[:, x.shape[1] :]), joint[:, : x.shape[1]] + y, at_y
+
 
 class EncoderBlock(nnx.Module):
     """Three residual units at ``dim // 2`` channels, then a strided conv doubling the channels."""
@@ -95,6 +161,13 @@ class EncoderBlock(nnx.Module):
         for unit in self.block[:3]:
             x = unit(x, padded, pieces)  # padded residual units keep the pieces where they are
         return _conv(self.block[4], self.block[3](x), padded, pieces)
+
+    def stream(self, state, x: jax.Array, at: Position):
+        state = list(state) if state is not None else [None] * 4
+        for i, unit in enumerate(self.block[:3]):
+            state[i], x, at = unit.stream(state[i], x, at)
+        state[3], x, at = _stream_conv(self.block[4], state[3], self.block[3](x), at)
+        return tuple(state), x, at
 
 
 class Encoder(nnx.Module):
@@ -118,6 +191,16 @@ class Encoder(nnx.Module):
             pieces = _moved(block.block[4], pieces)  # the block's strided conv
         return _conv(self.block[-1], self.block[-2](x), padded, pieces)
 
+    def stream(self, state, x: jax.Array, at: Position):
+        """A block of ``[B, n, 1]`` audio (``n`` a multiple of the hop) -> ``[B, n / hop, latent_dim]``
+        latent frames, ``geometry.stream_lag`` frames behind (see :mod:`jaxdac.streaming`)."""
+        state = list(state) if state is not None else [None] * len(self.block)
+        state[0], x, at = _stream_conv(self.block[0], state[0], x, at)
+        for i in range(1, len(self.block) - 2):
+            state[i], x, at = self.block[i].stream(state[i], x, at)
+        state[-1], x, at = _stream_conv(self.block[-1], state[-1], self.block[-2](x), at)
+        return tuple(state), x, at
+
 
 class DecoderBlock(nnx.Module):
     """A transposed conv upsampling by ``stride`` to ``output_dim`` channels, then three residual units."""
@@ -135,6 +218,13 @@ class DecoderBlock(nnx.Module):
         for unit in self.block[2:]:
             x = unit(x, padded, pieces)
         return x
+
+    def stream(self, state, x: jax.Array, at: Position):
+        state = list(state) if state is not None else [None] * 4
+        state[0], x, at = _stream_conv(self.block[1], state[0], self.block[0](x), at)
+        for i, unit in enumerate(self.block[2:], start=1):
+            state[i], x, at = unit.stream(state[i], x, at)
+        return tuple(state), x, at
 
 
 class Decoder(nnx.Module):
@@ -158,6 +248,16 @@ class Decoder(nnx.Module):
             x = block(x, padded, pieces)
             pieces = _moved(block.block[1], pieces)  # the block's transposed conv
         return jnp.tanh(_conv(self.model[-1], self.model[-2](x), padded, pieces))
+
+    def stream(self, state, x: jax.Array, at: Position):
+        """A block of ``[B, n, latent_dim]`` frames -> ``[B, n hop, 1]`` audio, ``geometry.stream_lag``
+        samples behind (see :mod:`jaxdac.streaming`)."""
+        state = list(state) if state is not None else [None] * len(self.model)
+        state[0], x, at = _stream_conv(self.model[0], state[0], x, at)
+        for i in range(1, len(self.model) - 2):
+            state[i], x, at = self.model[i].stream(state[i], x, at)
+        state[-1], x, at = _stream_conv(self.model[-1], state[-1], self.model[-2](x), at)
+        return tuple(state), jnp.tanh(x), at
 
 
 @struct.dataclass

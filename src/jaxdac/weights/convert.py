@@ -19,7 +19,6 @@ import os
 from pathlib import Path
 from typing import Callable, Mapping
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
