@@ -15,7 +15,8 @@ warm-up call of the same shape (compilation is reported apart).
   over its codes; the sum of the step times per second of audio is the real-time factor (below 1: the
   stream keeps up with live audio), compared with the whole-file time per second of audio. Codes and
   audio are checked against the whole-file results;
-* batches: ``B`` independent streams in one step (``W = 1``): compute per stream-second.
+* batches: ``B`` independent streams in one step (``W = 1``), 2 s each, encoder and decoder: compute per
+  stream-second.
 
 Latency is stated as the streams define it (``StreamingEncoder.latency_samples``,
 ``StreamingDecoder.latency_frames``) and as measured by ``jaxdac.streaming.live`` (input sample in to
@@ -54,6 +55,35 @@ def stream_all(stream, state, pieces):
         outs.append(out)
         times.append(seconds)
     return outs, times
+
+
+def latency_table(windows) -> list[str]:
+    """Stated latency of every released configuration: the encoder's stack waits for its right context
+    (``lag`` frames), the decoder's runs ``lag`` samples behind; the windowed streaming this replaced
+    waited W + 8 frames to codes and W + 11 frames to audio."""
+    import math
+
+    from jaxdac import geometry
+    from jaxdac.config import PRESETS, RELEASED
+
+    lines = ["Latency of each released configuration (stated; W frames per piece): from a sample in to its code "
+             "frame out (encoder), from a code frame in to the last of its audio out (decoder), in samples and ms; "
+             "before = the windowed streaming this replaced.", "",
+             "| model | W | encoder lag (frames) | decoder lag (samples) | to codes | to audio | total ms | before ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in RELEASED:
+        config = PRESETS[name]
+        hop, sr = config.hop_length, config.sample_rate
+        enc_lag = geometry.stream_lag(geometry.encoder_convs(config))
+        dec_lag = geometry.stream_lag(geometry.decoder_convs(config))
+        for w in windows:
+            to_codes = (w + enc_lag) * hop
+            to_audio = (math.ceil(dec_lag / hop) + w - 1) * hop
+            before = ((w + 8) + (w + 11)) * hop
+            lines.append(f"| {name} | {w} | {enc_lag} | {dec_lag} | {to_codes} ({to_codes / sr * 1000:.0f} ms) | "
+                         f"{to_audio} ({to_audio / sr * 1000:.0f} ms) | {(to_codes + to_audio) / sr * 1000:.0f} | "
+                         f"{before / sr * 1000:.0f} |")
+    return lines
 
 
 def main() -> None:
@@ -125,14 +155,18 @@ def main() -> None:
                      "exact": f"codes {'identical' if exact_codes else 'DIFFER'}, audio within {audio_err:.1e}"})
         print(rows[-1], flush=True)
 
+    encoder, decoder = EncoderStream.of(model, 1), DecoderStream.of(model, 1)
     for batch in args.batches:
-        encoder = EncoderStream.of(model, 1)
-        pieces = np.repeat(audio, batch, axis=0).reshape(batch, 1, -1, hop).transpose(2, 0, 1, 3)[: int(2 * sr) // hop]
+        frames = int(2 * sr) // hop  # 2 s of every stream
+        pieces = np.repeat(audio, batch, axis=0).reshape(batch, 1, -1, hop).transpose(2, 0, 1, 3)[:frames]
         timed(encoder.step, encoder.init(batch), pieces[0])
         _, times = stream_all(encoder, encoder.init(batch), pieces)
-        per = sum(times) / (len(pieces) * hop / sr) / batch
+        code_pieces = np.repeat(codes, batch, axis=0)[..., :frames].transpose(2, 0, 1)[..., None]
+        timed(decoder.step, decoder.init(batch), code_pieces[0])
+        _, dec_times = stream_all(decoder, decoder.init(batch), code_pieces)
+        per, dec_per = (sum(t) / (frames * hop / sr) / batch for t in (times, dec_times))
         rows.append({"what": "batched streams", "window_frames": 1, "batch": batch, "encode_s_per_s": per,
-                     "decode_s_per_s": "", "encode_vs_whole": per / whole_enc, "decode_vs_whole": "",
+                     "decode_s_per_s": dec_per, "encode_vs_whole": per / whole_enc, "decode_vs_whole": dec_per / whole_dec,
                      "compile_s": "", "latency_ms": "", "measured_latency_ms": "", "exact": ""})
         print(rows[-1], flush=True)
     load_after = os.getloadavg()[0]
@@ -159,6 +193,7 @@ def main() -> None:
         lines.append(f"| {r['what']} | {r['window_frames']} | {r['batch']} | {f(r['encode_s_per_s'], '.3f')} | "
                      f"{f(r['encode_vs_whole'], '.2f')} | {f(r['decode_s_per_s'], '.3f')} | {f(r['decode_vs_whole'], '.2f')} | "
                      f"{latency} | {f(r['compile_s'], '.1f')} | {r['exact']} |")
+    lines += ["", *latency_table(args.windows)]
     text = "\n".join(lines) + "\n"
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "streaming.md").write_text(text)

@@ -60,6 +60,24 @@ def test_stream_equals_whole_signal_coding_for_pieces_of_any_size(models, case, 
     np.testing.assert_allclose(streamed, decoded, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("window", [1, 4])
+def test_out_major_layers_stream_the_same(models, monkeypatch, window):
+    """The full-size models' wide layers run as out-major matmuls (streaming._OUT_MAJOR_CHANNELS); the
+    tiny models have none, so here every layer is made one."""
+    import jaxdac.streaming
+
+    monkeypatch.setattr(jaxdac.streaming, "_OUT_MAJOR_CHANNELS", 1)
+    model = models["tiny_24khz"]
+    audio = _audio(model, 1.0)
+    encoder = StreamingEncoder(model, window_frames=window)
+    codes = np.concatenate([encoder.push(audio), encoder.flush()], axis=-1)
+    np.testing.assert_array_equal(codes, np.asarray(model.encode(audio).codes))
+    decoder = StreamingDecoder(model, window_frames=window)
+    streamed = np.concatenate([decoder.push(codes), decoder.flush()], axis=-1)
+    whole = np.asarray(model.decode(model.quantizer.from_codes(codes).z))
+    np.testing.assert_allclose(streamed, whole, atol=1e-5, rtol=0)
+
+
 def test_latency_is_the_right_context_and_lower_than_windowed_streaming(models):
     # Encoder: the right context (8 frames for every released model) plus the piece; decoder: its stack's
     # lag rounded up to frames plus the piece less one. Seamless windowed streaming needed W + 8 and W + 11.

@@ -41,6 +41,7 @@ from flax import nnx, struct
 from jaxdac import geometry
 from jaxdac.config import DACConfig
 from jaxdac.nn.codec import DAC, Position
+from jaxdac.nn.layers import store_out_major
 from jaxdac.nn.precision import cast_for_compute
 
 __all__ = ["StreamState", "CodeBlock", "AudioBlock", "EncoderStream", "DecoderStream", "StreamingEncoder",
@@ -86,6 +87,12 @@ class AudioBlock:
     first: jax.Array
 
 
+# Convolutions with this many input channels or more run as out-major matmuls in a stream (see
+# jaxdac.nn.layers.store_out_major): in the 44.1 kHz model the encoder's last two blocks and output conv
+# and the decoder's stem and first two blocks, where one frame means 1-64 outputs of 0.3-11 M weights.
+_OUT_MAJOR_CHANNELS = 256
+
+
 def _prepare(model: DAC, dtype: str):
     """The model's graph and parameters with weight norm folded into the kernels (and cast for bfloat16):
     the layers' arithmetic of ``jaxdac.inference``'s chunk functions, done once, not on every piece."""
@@ -94,14 +101,19 @@ def _prepare(model: DAC, dtype: str):
     if not isinstance(model, DAC):
         raise TypeError(f"a stream needs a jaxdac DAC, got {type(model).__name__}")
     graphdef, params = nnx.split(model)
+    traced = []  # the prepared graph: which layers store out-major kernels is static, known at trace time
 
     @functools.partial(jax.jit, static_argnames="dtype")
     def prepare(params, dtype):
         prepared = nnx.merge(graphdef, params)
         cast_for_compute(prepared, None if dtype == "float32" else dtype)
-        return nnx.split(prepared)[1]
+        store_out_major(prepared, _OUT_MAJOR_CHANNELS)
+        graph, state = nnx.split(prepared)
+        traced.append(graph)
+        return state
 
-    return graphdef, prepare(params, dtype)
+    params = prepare(params, dtype)
+    return traced[-1], params
 
 
 class _Steps:

@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from jaxdac import geometry, inference
-from jaxdac.nn.layers import WNConv1d, WNConvTranspose1d, fold_weight_norm
+from jaxdac.nn.layers import WNConv1d, WNConvTranspose1d, fold_weight_norm, store_out_major
 from model_parity import seeded_model
 
 
@@ -31,6 +31,32 @@ def test_folded_layers_equal_unfolded():
     fold_weight_norm(conv)
     assert conv.weight_g.get_value() is None
     np.testing.assert_allclose(conv(x, False), before, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("spec", [geometry.residual_conv(3), geometry.downsample_conv(4), geometry.pointwise_conv()])
+def test_out_major_kernels_and_the_unfolded_matmul_equal_the_convolution(spec):
+    """Streams store wide layers' kernels out-major and run them as one matmul over gathered taps
+    (WNConv1d.unfolded): the same convolution, and kernel() still gives [k, in, out]."""
+    conv = WNConv1d(6, 5, spec, rngs=nnx.Rngs(1))
+    x = jax.random.normal(jax.random.key(3), (2, 37, 6))
+    fold_weight_norm(conv)
+    kernel, expected = conv.kernel(), conv(x, False)
+    np.testing.assert_allclose(conv.unfolded(x), expected, rtol=1e-5, atol=1e-6)
+    store_out_major(conv, min_channels=6)
+    assert conv.out_major and conv.weight_v.shape == (5, spec.kernel * 6)
+    np.testing.assert_array_equal(conv.kernel(), kernel)
+    np.testing.assert_allclose(conv.unfolded(x), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(conv(x, False), expected, rtol=1e-5, atol=1e-6)
+
+    up = WNConvTranspose1d(6, 5, geometry.upsample_conv(4), rngs=nnx.Rngs(2))
+    fold_weight_norm(up)
+    kernel, expected = up.kernel(), up(x)
+    store_out_major(up, min_channels=7)  # fewer inputs than that: left as it was
+    assert not up.out_major
+    store_out_major(up, min_channels=6)
+    assert up.out_major and up.weight_v.shape == (4 * 2 * 5, 6)
+    np.testing.assert_array_equal(up.kernel(), kernel)
+    np.testing.assert_allclose(up(x), expected, rtol=1e-5, atol=1e-6)
 
 
 def _unfolded_encode_decode(model, audio, padded):
