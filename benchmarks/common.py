@@ -1,8 +1,9 @@
-"""What every benchmark shares: the machine it ran on, the original's interpreter, and running one
-measurement in a fresh child process (its JSON result and its peak memory)."""
+"""What every benchmark shares: the machine it ran on, the original's interpreter, running one
+measurement in a fresh child process (its JSON result and its peak memory), and writing the results."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
@@ -62,3 +63,14 @@ def run_child(cmd: list[str], result: Path, env: dict, timeout: float) -> tuple[
             err.seek(0)
             raise SystemExit(f"{' '.join(cmd)} failed ({code}):\n{err.read().decode()[-3000:]}")
     return json.loads(Path(result).read_text()), usage.ru_maxrss / 1024
+
+
+def write_results(out_dir: Path, name: str, text: str, rows: list[dict]) -> None:
+    """``out_dir/name.md`` (the table, as printed) and ``out_dir/name.csv`` (every row, every key)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.md").write_text(text if text.endswith("\n") else text + "\n")
+    with open(out_dir / f"{name}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(text)

@@ -1,7 +1,7 @@
 """End-to-end compress / decompress through the public API, jaxdac vs the original, side by side.
 
     .venv/bin/python benchmarks/end_to_end.py [--minutes 1] [--channels 2] [--wins 5] [--repeats 0]
-        [--pipelines legacy seamless original] [--threads 2] [--out-dir benchmarks/results]
+        [--pipelines legacy seamless original] [--threads 2] [--out-dir benchmarks/results] [--name end_to_end]
 
 Full-size 44.1 kHz architecture with seeded weights on both sides (``tests/model_parity.py::seeded_model``
 and ``scripts/reference_model.py::build_original``); the input is tests/signals.py's music | speech at
@@ -29,7 +29,6 @@ to ``--out-dir``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -41,7 +40,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
-from common import machine, reference_python, run_child  # noqa: E402
+from common import machine, reference_python, run_child, write_results  # noqa: E402
 
 SAMPLE_RATE = 48000
 
@@ -89,6 +88,7 @@ def main() -> None:
     parser.add_argument("--pipelines", nargs="+", default=["legacy", "seamless", "original"])
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--name", default="end_to_end", help="the results' file name, NAME.md and NAME.csv")
     parser.add_argument("--child", nargs=7, metavar=("OP", "SRC", "DST", "RESULT", "CHUNKING", "WIN", "REPEATS"))
     args = parser.parse_args()
     if args.child:
@@ -165,14 +165,7 @@ def main() -> None:
             line += f"{r['warm_s']:.1f} | {audio_s / r['warm_s']:.2f} | {warm_ratio} | "
         lines.append(line + f"{r['peak_rss_mib']:.0f} | {r['load_before']:.1f} / {r['load_after']:.1f} |")
     lines += ["", *agreement, "", f"Total benchmark wall time: {(time.perf_counter() - begin) / 60:.1f} min.", ""]
-    text = "\n".join(lines)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "end_to_end.md").write_text(text)
-    with open(args.out_dir / "end_to_end.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(text)
+    write_results(args.out_dir, args.name, "\n".join(lines), rows)
 
 
 if __name__ == "__main__":

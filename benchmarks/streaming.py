@@ -26,7 +26,6 @@ decoded sample out). Writes ``streaming.md`` and ``streaming.csv``.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -36,7 +35,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests")]
-from common import machine  # noqa: E402
+from common import machine, write_results  # noqa: E402
 
 
 def timed(fn, *args):
@@ -194,14 +193,7 @@ def main() -> None:
                      f"{f(r['encode_vs_whole'], '.2f')} | {f(r['decode_s_per_s'], '.3f')} | {f(r['decode_vs_whole'], '.2f')} | "
                      f"{latency} | {f(r['compile_s'], '.1f')} | {r['exact']} |")
     lines += ["", *latency_table(args.windows)]
-    text = "\n".join(lines) + "\n"
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "streaming.md").write_text(text)
-    with open(args.out_dir / "streaming.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(text)
+    write_results(args.out_dir, "streaming", "\n".join(lines), rows)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ Writes ``tokenize.md`` and ``tokenize.csv`` to ``--out-dir``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -40,7 +39,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
-from common import machine, reference_python, run_child  # noqa: E402
+from common import machine, reference_python, run_child, write_results  # noqa: E402
 
 RATES = (44100, 48000, 22050, 16000)
 REFERENCE = REPO / "tests" / "parity" / "reference_tokenize.py"
@@ -169,14 +168,7 @@ def main() -> None:
     if original and "jaxdac-cold" in by:
         lines += ["", agreement(work / "jaxdac-cold", work / "original", specs)]
     lines += ["", f"Total benchmark wall time: {(time.perf_counter() - begin) / 60:.1f} min.", ""]
-    text = "\n".join(lines)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "tokenize.md").write_text(text)
-    with open(args.out_dir / "tokenize.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(text)
+    write_results(args.out_dir, "tokenize", "\n".join(lines), rows)
 
 
 if __name__ == "__main__":

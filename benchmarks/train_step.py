@@ -23,7 +23,6 @@ memory (``ru_maxrss`` via ``os.wait4``). Writes ``train_step.md`` and ``train_st
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -35,7 +34,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
-from common import machine, reference_python, run_child  # noqa: E402
+from common import machine, reference_python, run_child, write_results  # noqa: E402
 
 SECONDS = 0.38
 
@@ -149,11 +148,6 @@ def main():
                          "std_s": std, "first_step_s": first, "peak_mib": rss, "ratio": mean / base, "mel": mel})
     load_after = os.getloadavg()[0]
 
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    with open(args.out_dir / "train_step.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
     lines = [
         "# Training step: jaxdac vs the original",
         "",
@@ -169,8 +163,7 @@ def main():
     for r in rows:
         lines.append(f"| {r['case']} | {r['batch']} | {r['side']} | {r['dtype']} | {r['step_s']:.3f} | {r['std_s']:.3f} | "
                      f"**{r['ratio']:.2f}** | {r['first_step_s']:.1f} | {r['peak_mib']:.0f} | {r['mel']:.4f} |")
-    (args.out_dir / "train_step.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out_dir, "train_step", "\n".join(lines), rows)
 
 
 if __name__ == "__main__":

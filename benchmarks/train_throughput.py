@@ -27,7 +27,6 @@ metrics reach the host), and that against the original's. Writes ``train_through
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -42,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "benchmarks"), str(REPO / "tests"), str(REPO / "tests" / "parity"), str(REPO / "scripts")]
 SECONDS = 0.38
 
-from common import machine, reference_python, run_child  # noqa: E402
+from common import machine, reference_python, run_child, write_results  # noqa: E402
 
 # jaxdac's training presets -> their generator's model preset (the original side builds that model).
 MODEL_OF = {"tiny": "tiny", "44khz": "dac_44khz", "44khz_16kbps": "dac_44khz_16kbps", "24khz": "dac_24khz",
@@ -176,11 +175,6 @@ def main():
                              "ratio": r["step_s"] / results["original"]["step_s"]})
     load_after = os.getloadavg()[0]
 
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    with open(args.out_dir / "train_throughput.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
     lines = [
         "# Training throughput: the whole program, jaxdac vs the original",
         "",
@@ -198,8 +192,7 @@ def main():
         lines.append(f"| {r['case']} | {r['batch']} | {r['side']} | {r['steps_per_s']:.3f} | {r['examples_per_s']:.2f} | "
                      f"{r['step_s']:.2f} ({r['step_std_s']:.2f}) | **{r['ratio']:.2f}** | {r['first_step_s']:.1f} | "
                      f"{r['wall_s']:.0f} | {r['peak_mib']:.0f} |")
-    (args.out_dir / "train_throughput.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out_dir, "train_throughput", "\n".join(lines), rows)
 
 
 if __name__ == "__main__":
