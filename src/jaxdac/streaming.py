@@ -29,8 +29,8 @@ audio: integrated loudness needs the whole signal, so normalising is left to the
 
 from __future__ import annotations
 
+import collections
 import dataclasses
-import functools
 from typing import Any
 
 import jax
@@ -38,11 +38,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx, struct
 
-from jaxdac import geometry
+from jaxdac import geometry, inference
 from jaxdac.config import DACConfig
 from jaxdac.nn.codec import DAC, Position
 from jaxdac.nn.layers import store_out_major
-from jaxdac.nn.precision import cast_for_compute
 
 __all__ = ["StreamState", "CodeBlock", "AudioBlock", "EncoderStream", "DecoderStream", "StreamingEncoder",
            "StreamingDecoder", "LiveRun", "live"]
@@ -93,27 +92,40 @@ class AudioBlock:
 _OUT_MAJOR_CHANNELS = 256
 
 
+# Prepared parameters of the last few models, keyed as jaxdac.inference keys its chunk states (the
+# parameter arrays are held, so their ids stay unique): an encoder and a decoder stream of one model, or
+# a stream built again, share one preparation.
+_PREPARED: collections.OrderedDict = collections.OrderedDict()
+_PREPARED_SLOTS = 2
+
+
 def _prepare(model: DAC, dtype: str):
-    """The model's graph and parameters with weight norm folded into the kernels (and cast for bfloat16):
-    the layers' arithmetic of ``jaxdac.inference``'s chunk functions, done once, not on every piece."""
+    """The model's graph and parameters as the streams run them: weight norm folded into the kernels (and
+    cast for bfloat16) as ``jaxdac.inference``'s chunk functions have them, done once per model, then the
+    wide layers' kernels stored out-major (:func:`jaxdac.nn.layers.store_out_major`)."""
     if dtype not in ("float32", "bfloat16"):
         raise ValueError(f"dtype must be float32 or bfloat16, got {dtype!r}")
     if not isinstance(model, DAC):
         raise TypeError(f"a stream needs a jaxdac DAC, got {type(model).__name__}")
     graphdef, params = nnx.split(model)
-    traced = []  # the prepared graph: which layers store out-major kernels is static, known at trace time
+    leaves = jax.tree.leaves(params)
+    key = (graphdef, dtype, _OUT_MAJOR_CHANNELS, tuple(map(id, leaves)))
+    if key not in _PREPARED:
+        traced = []  # the prepared graph: which layers are out-major is static, known at trace time
 
-    @functools.partial(jax.jit, static_argnames="dtype")
-    def prepare(params, dtype):
-        prepared = nnx.merge(graphdef, params)
-        cast_for_compute(prepared, None if dtype == "float32" else dtype)
-        store_out_major(prepared, _OUT_MAJOR_CHANNELS)
-        graph, state = nnx.split(prepared)
-        traced.append(graph)
-        return state
+        @jax.jit
+        def out_major(folded):
+            prepared = nnx.merge(graphdef, folded)
+            store_out_major(prepared, _OUT_MAJOR_CHANNELS)
+            graph, state = nnx.split(prepared)
+            traced.append(graph)
+            return state
 
-    params = prepare(params, dtype)
-    return traced[-1], params
+        state = out_major(inference._chunk_state(graphdef, params, dtype))
+        _PREPARED[key] = (leaves, (traced[-1], state))
+        while len(_PREPARED) > _PREPARED_SLOTS:
+            _PREPARED.popitem(last=False)
+    return _PREPARED[key][1]
 
 
 class _Steps:
