@@ -537,7 +537,7 @@ def cmd_stream_demo(args) -> int:
         from jaxdac.dsp import resample
 
         audio = np.asarray(resample(audio, sample_rate, model.sample_rate))
-    run = live(model, audio, args.window_frames, args.dtype)
+    run = live(model, audio, args.window_frames, args.dtype, progress=_interactive())
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_audio(args.output, run.audio, model.sample_rate, overwrite=args.overwrite)
     ms = 1000 / model.sample_rate

@@ -409,7 +409,8 @@ class LiveRun:
         return float(np.sum(times)) / (len(times) * self.piece_seconds)
 
 
-def live(model: DAC, audio: np.ndarray, window_frames: int = 1, dtype: str = "float32") -> LiveRun:
+def live(model: DAC, audio: np.ndarray, window_frames: int = 1, dtype: str = "float32",
+         progress: bool = False) -> LiveRun:
     """Code ``audio [C, T]`` (model rate; channels as a batch of streams) as a live input: pieces of
     ``window_frames`` frames through :class:`StreamingEncoder`, each piece's codes at once through
     :class:`StreamingDecoder`, timing both; then the end of the signal (``flush``)."""
@@ -441,7 +442,7 @@ def live(model: DAC, audio: np.ndarray, window_frames: int = 1, dtype: str = "fl
             out.append(y)
 
     x = audio[:, None, :]
-    for at in range(0, audio.shape[1], piece):
+    for at in inference._progress(range(0, audio.shape[1], piece), -(-audio.shape[1] // piece), progress, "stream"):
         t0 = time.perf_counter()
         c = encoder.push(x[..., at : at + piece])
         t1 = time.perf_counter()
