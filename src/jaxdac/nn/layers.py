@@ -81,9 +81,8 @@ def fold_weight_norm(module: nnx.Module, dtype=None) -> None:
 def store_out_major(module: nnx.Module, min_channels: int) -> None:
     """After :func:`fold_weight_norm`, in place: store the kernels of ungrouped convolutions with at least
     ``min_channels`` inputs as ``[out, k * in]`` for :meth:`WNConv1d.unfolded`, and of transposed ones
-    as ``[k * out, in]`` for their polyphase matmul. A stream's block gives
-    the wide, deep layers a few outputs each, so their step is a matrix times a few vectors, bound by
-    reading the weights: XLA's CPU dot reads an out-major matrix about twice as fast there (16-36 GB/s
+    as ``[k * out, in]`` for their polyphase matmul. A stream's block gives the wide, deep layers a few
+    outputs each, so their step is a matrix times a few vectors, bound by reading the weights: XLA's CPU dot reads an out-major matrix about twice as fast there (16-36 GB/s
     against 8-18 GB/s on this 2-core CPU for 59 MB of weights, 1-16 vectors)."""
     for _, layer in nnx.iter_graph(module):
         if not isinstance(layer, (WNConv1d, WNConvTranspose1d)) or not _is_folded(layer) or layer.out_major:
@@ -148,9 +147,10 @@ class WNConv1d(nnx.Module):
 
     def unfolded(self, x: jax.Array) -> jax.Array:  # [B, T, in] -> [B, T', out], unpadded
         """The unpadded convolution as one matmul: the ``k`` taps of every output gathered side by side,
-        ``[B, T', k * in]``, times the kernel read as ``[k * in, out]`` (a free reshape). For the few
-        outputs of a stream's block this reads each weight once, contiguously; XLA's convolution does
-        not (its small-output cases run at a third of the memory bandwidth on this CPU)."""
+        ``[B, T', k * in]``, times the kernel as ``[k * in, out]`` (a free reshape of ``[k, in, out]``) or,
+        stored out-major (:func:`store_out_major`), ``[out, k * in]``. For the few outputs of a stream's
+        block this reads each weight once, contiguously; XLA's convolution does not (its small-output
+        cases run at a third of the memory bandwidth on this CPU). Unrelated to weight-norm folding."""
         if self.groups != 1:
             raise ValueError("unfolded convolutions are for ungrouped layers")
         k, s, d = self.spec.kernel, self.spec.stride, self.spec.dilation
